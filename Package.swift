@@ -1,0 +1,123 @@
+// swift-tools-version:6.0
+//
+// The target list reads bottom-up like the layers in docs/ARCHITECTURE.md:
+// C shims, then pure logic (TokendProtocol, TokendCore), then the I/O edges
+// (TokendHTTP, TokendEngine, TokendServer, TokendSystemd), then executables.
+import PackageDescription
+
+let package = Package(
+    name: "tokend",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tokend", targets: ["tokend"]),
+        .executable(name: "tokenctl", targets: ["tokenctl"]),
+        .executable(name: "tokend-bench", targets: ["tokend-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // libcurl as a system library, and typed wrappers for its variadic calls.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        // Pure logic: no sockets, no curl, no clocks. TokendProtocol is also
+        // Foundation-free so that tokenctl can link it and still start fast.
+        .target(name: "TokendProtocol"),
+        .target(
+            name: "TokendCore",
+            dependencies: [
+                "TokendProtocol",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+
+        // I/O edges.
+        .target(
+            name: "TokendHTTP",
+            dependencies: [
+                "TokendCore", "CCurlShim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TokendEngine",
+            dependencies: [
+                "TokendCore", "TokendHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TokendServer",
+            dependencies: [
+                "TokendProtocol", "TokendCore", "TokendEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TokendSystemd",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "TestIdP",
+            dependencies: [
+                "TokendCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+
+        // Executables.
+        .executableTarget(
+            name: "tokend",
+            dependencies: [
+                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TestIdP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "tokenctl",
+            dependencies: [
+                "TokendProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "tokend-bench",
+            dependencies: [
+                "TokendProtocol",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
+        .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
+        .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendProtocol"]),
+        .testTarget(
+            name: "TokendIntegrationTests",
+            dependencies: [
+                "TokendCore", "TokendHTTP", "TokendEngine", "TokendProtocol", "TestIdP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef TOKEND_CCURL_H
+#define TOKEND_CCURL_H
+#include <curl/curl.h>
+#endif

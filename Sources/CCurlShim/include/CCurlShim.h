@@ -1,0 +1,19 @@
+#ifndef TOKEND_CCURLSHIM_H
+#define TOKEND_CCURLSHIM_H
+// Typed wrappers for libcurl's variadic calls, which Swift cannot import.
+// Each wrapper fixes the argument type that the option or info expects.
+#include <curl/curl.h>
+
+typedef size_t (*tokend_curl_data_callback)(char *data, size_t size, size_t nmemb, void *userdata);
+
+CURLcode tokend_curl_setopt_long(CURL *handle, CURLoption option, long value);
+CURLcode tokend_curl_setopt_string(CURL *handle, CURLoption option, const char *value);
+CURLcode tokend_curl_setopt_pointer(CURL *handle, CURLoption option, void *value);
+CURLcode tokend_curl_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value);
+CURLcode tokend_curl_setopt_callback(CURL *handle, CURLoption option, tokend_curl_data_callback value);
+CURLcode tokend_curl_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value);
+
+CURLcode tokend_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
+CURLcode tokend_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
+
+#endif

@@ -1,0 +1,29 @@
+/// Who may read a profile (SPEC §2 `allow_*`), as configured and as resolved.
+public struct AccessRule: Equatable, Sendable {
+    /// Whether any `allow_*` key is present; without one, every peer that
+    /// can open the socket may read the profile.
+    public var restricted: Bool
+    /// `allow_users` names, resolved into `uids` by the loader.
+    public var userNames: [String]
+    /// `allow_groups` names, resolved into `gids` by the loader.
+    public var groupNames: [String]
+    public var uids: Set<UInt32>
+    public var gids: Set<UInt32>
+
+    public init(restricted: Bool = false, userNames: [String] = [], groupNames: [String] = [],
+                uids: Set<UInt32> = [], gids: Set<UInt32> = []) {
+        self.restricted = restricted
+        self.userNames = userNames
+        self.groupNames = groupNames
+        self.uids = uids
+        self.gids = gids
+    }
+
+    /// Whether a peer may read. `supplementaryGroups` is asked only when the
+    /// cheaper checks fail, because it consults the group database.
+    public func allows(uid: UInt32, gid: UInt32, supplementaryGroups: () -> [UInt32]) -> Bool {
+        if !restricted || uid == 0 || uids.contains(uid) || gids.contains(gid) { return true }
+        if gids.isEmpty { return false }
+        return supplementaryGroups().contains { gids.contains($0) }
+    }
+}

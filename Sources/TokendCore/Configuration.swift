@@ -1,0 +1,140 @@
+/// The validated configuration of the daemon (SPEC §2): what the file says,
+/// with defaults applied and every value checked. Secrets are still sources
+/// here; `ConfigurationLoader` resolves them into `ResolvedProfile`s.
+public struct Configuration: Equatable, Sendable {
+    public var socketPath: String
+    public var socketMode: UInt32
+    public var socketGroup: NamedID?
+    public var logLevel: LogLevel
+    public var maxConnections: Int
+    public var idleTimeout: TimeSpan
+    /// Profiles sorted by name.
+    public var profiles: [ProfileConfiguration]
+
+    public static let defaultSocketPath = "/run/tokend/tokend.sock"
+    public static let defaultPath = "/etc/tokend/tokend.toml"
+
+    public init(
+        socketPath: String = Configuration.defaultSocketPath, socketMode: UInt32 = 0o660,
+        socketGroup: NamedID? = nil, logLevel: LogLevel = .info, maxConnections: Int = 1024,
+        idleTimeout: TimeSpan = .seconds(60 as Int64), profiles: [ProfileConfiguration] = []
+    ) {
+        self.socketPath = socketPath
+        self.socketMode = socketMode
+        self.socketGroup = socketGroup
+        self.logLevel = logLevel
+        self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout
+        self.profiles = profiles
+    }
+}
+
+/// The log levels of SPEC §2, in increasing severity.
+public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+    case trace, debug, info, notice, warning, error, critical
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// A user or group as the configuration names it: a number, or a name that
+/// the loader resolves through the system's user database.
+public enum NamedID: Hashable, Sendable, CustomStringConvertible {
+    case id(UInt32)
+    case name(String)
+
+    public var description: String {
+        switch self {
+        case .id(let n): return String(n)
+        case .name(let s): return s
+        }
+    }
+}
+
+/// Where a profile's client secret comes from (exactly one per profile).
+public enum SecretSource: Equatable, Sendable {
+    case inline
+    case file(String)
+    case credential(String)
+}
+
+/// RFC 6749 §2.3.1 client authentication methods.
+public enum ClientAuthMethod: String, Sendable, CaseIterable {
+    case clientSecretBasic = "client_secret_basic"
+    case clientSecretPost = "client_secret_post"
+}
+
+/// One `[profile.NAME]` table, validated.
+public struct ProfileConfiguration: Equatable, Sendable {
+    public var name: String
+    public var tokenURL: String
+    public var clientID: String
+    /// The inline secret when `secretSource == .inline`; otherwise filled in by the loader.
+    public var clientSecret: Secret
+    public var secretSource: SecretSource
+    public var audience: String?
+    public var scope: String?
+    /// Further form parameters, sorted by name so that comparisons are stable.
+    public var extraParams: [FormField]
+    public var authMethod: ClientAuthMethod
+    public var renewAt: Double
+    public var jitter: Double
+    public var retryMin: TimeSpan
+    public var retryMax: TimeSpan
+    public var timeout: TimeSpan
+    public var caFile: String?
+    public var clientCertFile: String?
+    public var clientKeyFile: String?
+    public var defaultTTL: TimeSpan
+    public var prefetch: Bool
+    public var access: AccessRule
+
+    public init(name: String, tokenURL: String, clientID: String, clientSecret: Secret, secretSource: SecretSource = .inline,
+                audience: String? = nil, scope: String? = nil, extraParams: [FormField] = [],
+                authMethod: ClientAuthMethod = .clientSecretBasic, renewAt: Double = 0.75, jitter: Double = 0.05,
+                retryMin: TimeSpan = .seconds(1 as Int64), retryMax: TimeSpan = .seconds(60 as Int64),
+                timeout: TimeSpan = .seconds(10 as Int64), caFile: String? = nil, clientCertFile: String? = nil,
+                clientKeyFile: String? = nil, defaultTTL: TimeSpan = .seconds(300 as Int64), prefetch: Bool = true,
+                access: AccessRule = AccessRule()) {
+        self.name = name
+        self.tokenURL = tokenURL
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.secretSource = secretSource
+        self.audience = audience
+        self.scope = scope
+        self.extraParams = extraParams
+        self.authMethod = authMethod
+        self.renewAt = renewAt
+        self.jitter = jitter
+        self.retryMin = retryMin
+        self.retryMax = retryMax
+        self.timeout = timeout
+        self.caFile = caFile
+        self.clientCertFile = clientCertFile
+        self.clientKeyFile = clientKeyFile
+        self.defaultTTL = defaultTTL
+        self.prefetch = prefetch
+        self.access = access
+    }
+}
+
+/// A form parameter name and value.
+public struct FormField: Equatable, Sendable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A secret value. Its descriptions never show the value, so that it cannot
+/// reach a log line or an error message by accident.
+public struct Secret: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<secret>" }
+    public var debugDescription: String { "<secret>" }
+}

@@ -1,0 +1,320 @@
+import TOMLKit
+import TokendProtocol
+
+/// Turns TOML text into a validated `Configuration` (SPEC §2). It reads no
+/// file and resolves no name: `ConfigurationLoader` does that afterwards.
+/// Every problem is collected, so one run of `tokend --check` shows them all.
+public struct ConfigurationParser {
+    public static let topLevelKeys = ["socket", "socket_mode", "socket_group", "log_level", "max_connections", "idle_timeout", "profile"]
+    public static let profileKeys = [
+        "token_url", "client_id", "client_secret", "client_secret_file", "client_secret_credential", "audience", "scope",
+        "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
+        "client_cert_file", "client_key_file", "default_ttl", "prefetch", "allow_uids", "allow_users", "allow_gids", "allow_groups",
+    ]
+    /// Form parameters that tokend sets itself and `extra_params` may not override.
+    public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope"]
+
+    let file: String
+    let lines: KeyLineIndex
+    var errors: [ConfigurationError] = []
+
+    public static func parse(text: String, file: String) throws(ConfigurationErrors) -> Configuration {
+        var parser = ConfigurationParser(file: file, lines: KeyLineIndex(text: text))
+        let root: TOMLTable
+        do {
+            if text.utf8.contains(0) { throw ConfigurationErrors([ConfigurationError(file: file, key: "", message: "the file contains a NUL byte")]) }
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationErrors([ConfigurationError(file: file, line: error.source.begin.line, key: "", message: "TOML syntax: \(error.description)")])
+        } catch let error as ConfigurationErrors {
+            throw error
+        } catch {
+            throw ConfigurationErrors([ConfigurationError(file: file, key: "", message: "cannot parse: \(error)")])
+        }
+        let configuration = parser.configuration(root)
+        if !parser.errors.isEmpty { throw ConfigurationErrors(parser.errors) }
+        return configuration
+    }
+
+    // MARK: - Reporting
+
+    mutating func fail(_ path: [String], _ message: String) {
+        errors.append(ConfigurationError(file: file, line: lines.line(of: path), key: path.joined(separator: "."), message: message))
+    }
+
+    mutating func checkKnownKeys(_ table: TOMLTable, allowed: [String], at path: [String]) {
+        for key in table.keys.sorted() where !allowed.contains(key) {
+            let suggestion = allowed.min { editDistance($0, key) < editDistance($1, key) }
+            var message = "unknown key"
+            if let suggestion, editDistance(suggestion, key) <= 3 { message += " (did you mean \(suggestion)?)" }
+            fail(path + [key], message)
+        }
+    }
+
+    // MARK: - Typed readers
+
+    mutating func string(_ table: TOMLTable, _ key: String, _ path: [String]) -> String? {
+        guard let value = table[key] else { return nil }
+        guard let s = value.string else { fail(path + [key], "must be a string, not \(describe(value.type))"); return nil }
+        return s
+    }
+
+    mutating func nonEmptyString(_ table: TOMLTable, _ key: String, _ path: [String]) -> String? {
+        guard let s = string(table, key, path) else { return nil }
+        if s.isEmpty { fail(path + [key], "must not be empty"); return nil }
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            fail(path + [key], "must not contain control characters"); return nil
+        }
+        return s
+    }
+
+    mutating func bool(_ table: TOMLTable, _ key: String, _ path: [String]) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard value.type == .bool, let b = value.bool else { fail(path + [key], "must be true or false, not \(describe(value.type))"); return nil }
+        return b
+    }
+
+    mutating func number(_ table: TOMLTable, _ key: String, _ path: [String]) -> Double? {
+        guard let value = table[key] else { return nil }
+        switch value.type {
+        case .double: return value.double
+        case .int: return value.int.map(Double.init)
+        default: fail(path + [key], "must be a number, not \(describe(value.type))"); return nil
+        }
+    }
+
+    mutating func integer(_ table: TOMLTable, _ key: String, _ path: [String], in range: ClosedRange<Int>) -> Int? {
+        guard let value = table[key] else { return nil }
+        guard value.type == .int, let n = value.int else { fail(path + [key], "must be an integer, not \(describe(value.type))"); return nil }
+        guard range.contains(n) else { fail(path + [key], "must be from \(range.lowerBound) to \(range.upperBound), not \(n)"); return nil }
+        return n
+    }
+
+    mutating func duration(_ table: TOMLTable, _ key: String, _ path: [String]) -> TimeSpan? {
+        guard let value = table[key] else { return nil }
+        let parsed: TimeSpan?
+        switch value.type {
+        case .string: parsed = DurationParser.parse(value.string ?? "")
+        case .int: parsed = value.int.flatMap { $0 >= 0 && $0 < 1_000_000_000 ? TimeSpan.seconds(Int64($0)) : nil }
+        case .double: parsed = value.double.flatMap { $0.isFinite && $0 >= 0 && $0 < 1e9 ? TimeSpan.seconds($0) : nil }
+        default:
+            fail(path + [key], "must be a duration (a string like \"30s\", \"250ms\", \"5m\", \"1h\", or a number of seconds), not \(describe(value.type))")
+            return nil
+        }
+        guard let span = parsed else {
+            fail(path + [key], "is not a valid duration (use a number of seconds or a string like \"30s\", \"250ms\", \"5m\", \"1h\")")
+            return nil
+        }
+        guard span > .zero else { fail(path + [key], "must be longer than zero"); return nil }
+        return span
+    }
+
+    mutating func idList(_ table: TOMLTable, _ key: String, _ path: [String]) -> [UInt32]? {
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { fail(path + [key], "must be an array of numbers"); return nil }
+        var out: [UInt32] = []
+        for element in array {
+            guard element.type == .int, let n = element.int, n >= 0, n <= Int(UInt32.max - 1) else {
+                fail(path + [key], "must be an array of numbers from 0 to \(UInt32.max - 1)"); return nil
+            }
+            out.append(UInt32(n))
+        }
+        return out
+    }
+
+    mutating func nameList(_ table: TOMLTable, _ key: String, _ path: [String]) -> [String]? {
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else { fail(path + [key], "must be an array of names"); return nil }
+        var out: [String] = []
+        for element in array {
+            guard let s = element.string, !s.isEmpty, !s.contains(where: { $0 == "\0" || $0 == ":" || $0 == "\n" }) else {
+                fail(path + [key], "must be an array of non-empty names"); return nil
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    // MARK: - Tables
+
+    mutating func configuration(_ root: TOMLTable) -> Configuration {
+        var config = Configuration()
+        checkKnownKeys(root, allowed: Self.topLevelKeys, at: [])
+        if let socket = nonEmptyString(root, "socket", []) {
+            if !socket.hasPrefix("/") { fail(["socket"], "must be an absolute path") }
+            else if socket.utf8.count > 107 { fail(["socket"], "is longer than a Unix socket path may be (107 bytes)") }
+            else { config.socketPath = socket }
+        }
+        if let value = root["socket_mode"] {
+            if let text = value.string, let mode = UInt32(text, radix: 8), mode <= 0o777, !text.isEmpty {
+                config.socketMode = mode
+            } else {
+                fail(["socket_mode"], "must be an octal string from \"0000\" to \"0777\", like \"0660\"")
+            }
+        }
+        if let value = root["socket_group"] {
+            if value.type == .int, let n = value.int, n >= 0, n < Int(UInt32.max) {
+                config.socketGroup = .id(UInt32(n))
+            } else if let s = value.string, !s.isEmpty {
+                config.socketGroup = UInt32(s).map(NamedID.id) ?? .name(s)
+            } else {
+                fail(["socket_group"], "must be a group name or number")
+            }
+        }
+        if let level = string(root, "log_level", []) {
+            if let parsed = LogLevel(rawValue: level.lowercased()) { config.logLevel = parsed }
+            else { fail(["log_level"], "must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(level)\"") }
+        }
+        if let n = integer(root, "max_connections", [], in: 1...1_000_000) { config.maxConnections = n }
+        if let t = duration(root, "idle_timeout", []) { config.idleTimeout = t }
+
+        if let value = root["profile"] {
+            guard let profiles = value.table else {
+                fail(["profile"], "must be a table of profiles, like [profile.NAME]")
+                return config
+            }
+            for name in profiles.keys.sorted() {
+                guard let table = profiles[name]?.table else {
+                    fail(["profile", name], "must be a table ([profile.\(name)])")
+                    continue
+                }
+                if !ProfileName.isValid(name) {
+                    fail(["profile", name], "invalid profile name: use 1 to 64 of A-Z a-z 0-9 . _ -")
+                    continue
+                }
+                if let profile = self.profile(name: name, table) { config.profiles.append(profile) }
+            }
+        }
+        return config
+    }
+
+    mutating func profile(name: String, _ table: TOMLTable) -> ProfileConfiguration? {
+        let path = ["profile", name]
+        let before = errors.count
+        checkKnownKeys(table, allowed: Self.profileKeys, at: path)
+
+        let tokenURL = nonEmptyString(table, "token_url", path)
+        if table["token_url"] == nil { fail(path + ["token_url"], "is required") }
+        if let url = tokenURL, let problem = TokenURL.problem(url) { fail(path + ["token_url"], problem) }
+        let clientID = nonEmptyString(table, "client_id", path)
+        if table["client_id"] == nil { fail(path + ["client_id"], "is required") }
+
+        let secretKeys = ["client_secret", "client_secret_file", "client_secret_credential"].filter { table[$0] != nil }
+        var secret = Secret("")
+        var source = SecretSource.inline
+        if secretKeys.count > 1 {
+            fail(path + [secretKeys[1]], "only one of client_secret, client_secret_file and client_secret_credential may be set (found \(secretKeys.joined(separator: " and ")))")
+        } else if secretKeys.isEmpty {
+            fail(path, "one of client_secret, client_secret_file or client_secret_credential is required")
+        } else if let inline = string(table, "client_secret", path) {
+            if inline.isEmpty { fail(path + ["client_secret"], "must not be empty") }
+            secret = Secret(inline)
+        } else if let file = nonEmptyString(table, "client_secret_file", path) {
+            source = .file(file)
+        } else if let credential = nonEmptyString(table, "client_secret_credential", path) {
+            if credential.contains("/") || credential == "." || credential == ".." {
+                fail(path + ["client_secret_credential"], "must be a credential name, not a path")
+            }
+            source = .credential(credential)
+        }
+
+        var profile = ProfileConfiguration(name: name, tokenURL: tokenURL ?? "", clientID: clientID ?? "", clientSecret: secret, secretSource: source)
+        profile.audience = nonEmptyString(table, "audience", path)
+        if let value = table["scope"] {
+            if let s = value.string {
+                profile.scope = s
+            } else if let array = value.array, array.allSatisfy({ $0.string != nil }) {
+                profile.scope = array.compactMap(\.string).joined(separator: " ")
+            } else {
+                fail(path + ["scope"], "must be a string or an array of strings")
+            }
+        }
+        if let value = table["extra_params"] {
+            if let params = value.table {
+                for key in params.keys.sorted() {
+                    if Self.reservedFormFields.contains(key) {
+                        fail(path + ["extra_params", key], "is set by tokend itself; use the profile key instead")
+                    } else if let s = params[key]?.string {
+                        profile.extraParams.append(FormField(key, s))
+                    } else if let v = params[key], v.type == .int || v.type == .bool, let text = v.int.map(String.init) ?? v.bool.map(String.init) {
+                        profile.extraParams.append(FormField(key, text))
+                    } else {
+                        fail(path + ["extra_params", key], "must be a string")
+                    }
+                }
+            } else {
+                fail(path + ["extra_params"], "must be a table of strings, like { resource = \"https://api.example\" }")
+            }
+        }
+        if let method = string(table, "auth_method", path) {
+            if let m = ClientAuthMethod(rawValue: method) { profile.authMethod = m }
+            else { fail(path + ["auth_method"], "must be \"client_secret_basic\" or \"client_secret_post\", not \"\(method)\"") }
+        }
+        if let r = number(table, "renew_at", path) {
+            if r > 0, r < 1 { profile.renewAt = r } else { fail(path + ["renew_at"], "must be between 0 and 1 (exclusive), not \(r)") }
+        }
+        if let j = number(table, "jitter", path) {
+            if j >= 0, j < 1 { profile.jitter = j } else { fail(path + ["jitter"], "must be at least 0 and below 1, not \(j)") }
+        }
+        if profile.renewAt + profile.jitter >= 1 || profile.renewAt - profile.jitter <= 0 {
+            fail(path + [table["jitter"] != nil ? "jitter" : "renew_at"],
+                 "renew_at ± jitter must stay between 0 and 1 (renew_at \(profile.renewAt), jitter \(profile.jitter))")
+        }
+        if let t = duration(table, "retry_min", path) { profile.retryMin = t }
+        if let t = duration(table, "retry_max", path) { profile.retryMax = t }
+        if profile.retryMax < profile.retryMin {
+            fail(path + ["retry_max"], "must not be shorter than retry_min (\(profile.retryMin))")
+        }
+        if let t = duration(table, "timeout", path) { profile.timeout = t }
+        if let t = duration(table, "default_ttl", path) { profile.defaultTTL = t }
+        profile.caFile = nonEmptyString(table, "ca_file", path)
+        profile.clientCertFile = nonEmptyString(table, "client_cert_file", path)
+        profile.clientKeyFile = nonEmptyString(table, "client_key_file", path)
+        if profile.clientKeyFile != nil, profile.clientCertFile == nil {
+            fail(path + ["client_key_file"], "needs client_cert_file")
+        }
+        if let b = bool(table, "prefetch", path) { profile.prefetch = b }
+
+        let uids = idList(table, "allow_uids", path)
+        let users = nameList(table, "allow_users", path)
+        let gids = idList(table, "allow_gids", path)
+        let groups = nameList(table, "allow_groups", path)
+        profile.access = AccessRule(
+            restricted: ["allow_uids", "allow_users", "allow_gids", "allow_groups"].contains { table[$0] != nil },
+            userNames: users ?? [], groupNames: groups ?? [],
+            uids: Set(uids ?? []), gids: Set(gids ?? []))
+
+        return errors.count == before ? profile : nil
+    }
+
+    private func describe(_ type: TOMLType) -> String {
+        switch type {
+        case .table: return "a table"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .int: return "an integer"
+        case .double: return "a floating-point number"
+        case .bool: return "a boolean"
+        case .date: return "a date"
+        case .time: return "a time"
+        case .dateTime: return "a date-time"
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on unknown keys.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}
+

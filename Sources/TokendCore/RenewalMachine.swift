@@ -1,0 +1,215 @@
+/// Identifies a client waiting for a token.
+public struct WaiterID: Hashable, Sendable {
+    public let raw: UInt64
+    public init(_ raw: UInt64) { self.raw = raw }
+}
+
+/// What a client asks of a profile that needs the renewal machinery.
+public enum Demand: Equatable, Sendable {
+    /// `GET`/`HEADER`: a token with at least `minTTL` left (nil: any valid token).
+    case token(minTTL: TimeSpan?)
+    /// `REFRESH`: a newly fetched token.
+    case refresh
+}
+
+/// How a waiting client is answered.
+public enum WaiterAnswer: Equatable, Sendable {
+    case token(HeldToken)
+    case unavailable(String)
+}
+
+/// What the machine asks its owner to do. The owner carries the actions out
+/// in order and feeds the outcomes back as events.
+public enum RenewalAction: Equatable, Sendable {
+    /// Send one token request now and report it with `fetchFinished`.
+    case startFetch
+    /// Make this token (or none) what the hot path serves.
+    case publish(HeldToken?)
+    case answer(WaiterID, WaiterAnswer)
+    /// Call `wake` at this instant (replacing any earlier request), or never.
+    case scheduleWake(Instant?)
+    /// A new token arrived.
+    case logObtained(HeldToken)
+    /// A request failed; `repeated` when the message is the one logged last time.
+    case logFailure(String, consecutive: Int, retryIn: TimeSpan, repeated: Bool)
+    /// The profile obtained a token again after `failures` failed requests.
+    case logRecovered(failures: Int)
+    /// The held token expired with no replacement.
+    case logExpired
+}
+
+/// The renewal rules of SPEC §4 for one profile, as a state machine: events
+/// in, actions out. It never reads a clock, sleeps or does I/O; the caller
+/// passes `now` (on the `CLOCK_BOOTTIME` timeline) with every event, so a
+/// test can drive an hour of renewals in microseconds.
+public struct RenewalMachine {
+    public let policy: RenewalPolicy
+    private let uniform: () -> Double
+
+    /// The last token obtained (kept after expiry, so that the state reads "expired").
+    public private(set) var token: HeldToken?
+    public private(set) var fetchInFlight = false
+    /// When the next fetch starts (renewal or retry), when none is in flight.
+    public private(set) var nextAttempt: Instant?
+    public private(set) var consecutiveFailures = 0
+    public private(set) var fetches = 0
+    public private(set) var failures = 0
+    public private(set) var lastError: String?
+
+    private var waiters: [Waiter] = []
+    private var published: HeldToken?
+    private var lastLoggedError: String?
+    private var wakeAt: Instant?
+
+    private struct Waiter {
+        var id: WaiterID
+        var deadline: Instant
+    }
+
+    /// - Parameter uniform: a source of uniform random numbers in [0, 1), for jitter.
+    public init(policy: RenewalPolicy, uniform: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.policy = policy
+        self.uniform = uniform
+    }
+
+    public var waiterCount: Int { waiters.count }
+
+    // MARK: - Events
+
+    /// The profile starts: fetch at once with `prefetch`, else on first demand.
+    public mutating func start(now: Instant, prefetch: Bool) -> [RenewalAction] {
+        var actions: [RenewalAction] = []
+        if prefetch { nextAttempt = now }
+        reconcile(now: now, into: &actions)
+        return actions
+    }
+
+    /// A client asks for a token that the hot path could not give it.
+    public mutating func demand(_ id: WaiterID, _ demand: Demand, now: Instant) -> [RenewalAction] {
+        var actions: [RenewalAction] = []
+        if let held = token, let answer = immediateAnswer(demand, held, now: now) {
+            actions.append(.answer(id, .token(answer)))
+            return actions
+        }
+        waiters.append(Waiter(id: id, deadline: now + policy.waitLimit))
+        // Client demand never makes tokend ask sooner than its back-off allows.
+        if !fetchInFlight, consecutiveFailures == 0 || (nextAttempt.map { now >= $0 } ?? true) {
+            nextAttempt = now
+        }
+        reconcile(now: now, into: &actions)
+        return actions
+    }
+
+    /// The request started by `startFetch` ended.
+    /// - Parameter sentAt: when the request was sent (its token's lifetime counts from here).
+    public mutating func fetchFinished(_ result: Result<IssuedToken, FetchFailure>, sentAt: Instant, now: Instant) -> [RenewalAction] {
+        var actions: [RenewalAction] = []
+        fetchInFlight = false
+        var outcome = result
+        if case .success(let issued) = result, sentAt + issued.lifetime - now < HeldToken.minimumServableLifetime {
+            outcome = .failure(FetchFailure("the IdP issued a token that expired before it could be served (lifetime \(issued.lifetime))"))
+        }
+        switch outcome {
+        case .success(let issued):
+            let held = HeldToken(token: issued, obtainedAt: sentAt,
+                                 renewAt: policy.renewalMoment(for: issued, sentAt: sentAt, unit: uniform()))
+            fetches += 1
+            if consecutiveFailures > 0 { actions.append(.logRecovered(failures: consecutiveFailures)) }
+            consecutiveFailures = 0
+            lastError = nil
+            lastLoggedError = nil
+            token = held
+            published = held
+            nextAttempt = held.renewAt
+            actions.append(.publish(held))
+            actions.append(.logObtained(held))
+            for waiter in waiters { actions.append(.answer(waiter.id, .token(held))) }
+            waiters.removeAll()
+        case .failure(let failure):
+            failures += 1
+            consecutiveFailures += 1
+            lastError = failure.message
+            var delay = policy.backoff(attempt: consecutiveFailures, unit: uniform())
+            if let retryAfter = failure.retryAfter {
+                delay = Swift.max(delay, Swift.min(retryAfter, maximumRetryAfter))
+            }
+            nextAttempt = now + delay
+            actions.append(.logFailure(failure.message, consecutive: consecutiveFailures, retryIn: delay,
+                                       repeated: failure.message == lastLoggedError))
+            lastLoggedError = failure.message
+            for waiter in waiters { actions.append(.answer(waiter.id, .unavailable(failure.message))) }
+            waiters.removeAll()
+        }
+        reconcile(now: now, into: &actions)
+        return actions
+    }
+
+    /// A wake-up requested by `scheduleWake` arrived (early or late is harmless).
+    public mutating func wake(now: Instant) -> [RenewalAction] {
+        var actions: [RenewalAction] = []
+        wakeAt = nil
+        reconcile(now: now, into: &actions)
+        return actions
+    }
+
+    // MARK: - Rules
+
+    private func immediateAnswer(_ demand: Demand, _ held: HeldToken, now: Instant) -> HeldToken? {
+        guard held.isServable(at: now) else { return nil }
+        let young = now - held.obtainedAt < RenewalPolicy.reuseWindow
+        switch demand {
+        case .token(let minTTL):
+            if held.isServable(at: now, minimum: minTTL ?? .zero) { return held }
+            // A token this young is as new as the IdP will make it.
+            return young ? held : nil
+        case .refresh:
+            return young ? held : nil
+        }
+    }
+
+    private mutating func reconcile(now: Instant, into actions: inout [RenewalAction]) {
+        if let held = published, !held.isServable(at: now) {
+            published = nil
+            actions.append(.publish(nil))
+            actions.append(.logExpired)
+        }
+        if waiters.contains(where: { $0.deadline <= now }) {
+            let message = lastError.map { "no valid token; last error: \($0)" } ?? "timed out waiting for the IdP"
+            for waiter in waiters where waiter.deadline <= now {
+                actions.append(.answer(waiter.id, .unavailable(message)))
+            }
+            waiters.removeAll { $0.deadline <= now }
+        }
+        if !fetchInFlight, let due = nextAttempt, now >= due {
+            fetchInFlight = true
+            nextAttempt = nil
+            actions.append(.startFetch)
+        }
+        var next: Instant?
+        func consider(_ instant: Instant?) {
+            guard let instant else { return }
+            next = next.map { Swift.min($0, instant) } ?? instant
+        }
+        if !fetchInFlight { consider(nextAttempt) }
+        consider(waiters.map(\.deadline).min())
+        consider(published?.servableUntil)
+        if next != wakeAt {
+            wakeAt = next
+            actions.append(.scheduleWake(next))
+        }
+    }
+
+    // MARK: - Status
+
+    /// The profile's state as `STATUS` reports it.
+    public func status(now: Instant) -> ProfileState {
+        guard let held = token else { return .pending }
+        guard held.isServable(at: now) else { return .expired }
+        return fetchInFlight || consecutiveFailures > 0 || now >= held.renewAt ? .renewing : .fresh
+    }
+}
+
+/// The `state` field of `STATUS` (SPEC §5).
+public enum ProfileState: String, Sendable {
+    case pending, fresh, renewing, expired
+}

@@ -1,0 +1,48 @@
+/// The numbers that drive one profile's renewal (SPEC §2 and §4).
+public struct RenewalPolicy: Equatable, Sendable {
+    public var renewAt: Double
+    public var jitter: Double
+    public var retryMin: TimeSpan
+    public var retryMax: TimeSpan
+    /// How long a client waits for a token that is not there yet (the profile's `timeout`).
+    public var waitLimit: TimeSpan
+
+    /// A `REFRESH` (or a `GET` with MIN_TTL) finding a token younger than this reuses it.
+    public static let reuseWindow = TimeSpan.seconds(5 as Int64)
+
+    public init(renewAt: Double = 0.75, jitter: Double = 0.05, retryMin: TimeSpan = .seconds(1 as Int64),
+                retryMax: TimeSpan = .seconds(60 as Int64), waitLimit: TimeSpan = .seconds(10 as Int64)) {
+        self.renewAt = renewAt
+        self.jitter = jitter
+        self.retryMin = retryMin
+        self.retryMax = retryMax
+        self.waitLimit = waitLimit
+    }
+
+    public init(_ profile: ProfileConfiguration) {
+        self.init(renewAt: profile.renewAt, jitter: profile.jitter, retryMin: profile.retryMin,
+                  retryMax: profile.retryMax, waitLimit: profile.timeout)
+    }
+
+    /// When a token obtained at `sentAt` should be renewed; `unit` is a uniform random number in [0, 1).
+    public func renewalMoment(for token: IssuedToken, sentAt: Instant, unit: Double) -> Instant {
+        let lifetime = token.lifetime
+        var moment = sentAt + lifetime * renewAt + lifetime * (jitter * (unit * 2 - 1))
+        if let refreshIn = token.refreshIn, sentAt + refreshIn < moment { moment = sentAt + refreshIn }
+        return Swift.min(Swift.max(moment, sentAt), sentAt + lifetime)
+    }
+
+    /// The wait before retry number `attempt` (1 for the first retry):
+    /// exponential back-off with full jitter between `retryMin` and the
+    /// doubled bound, never above `retryMax`.
+    public func backoff(attempt: Int, unit: Double) -> TimeSpan {
+        var ceiling = retryMin
+        var step = 1
+        while step < attempt, ceiling < retryMax {
+            ceiling = ceiling + ceiling
+            step += 1
+        }
+        if ceiling > retryMax { ceiling = retryMax }
+        return retryMin + (ceiling - retryMin) * unit
+    }
+}

@@ -1,0 +1,153 @@
+import TokendProtocol
+
+/// Interprets a token endpoint's HTTP answer (SPEC §3): success is HTTP 200
+/// with a JSON object holding a string `access_token` and no `error` member;
+/// everything else is a `FetchFailure` with a message that never contains a
+/// secret or a token.
+public enum TokenResponseParser {
+    /// - Parameters:
+    ///   - status: the HTTP status code.
+    ///   - retryAfter: the raw `Retry-After` header, if any.
+    ///   - body: the response body (already capped by the transport).
+    ///   - defaultTTL: lifetime assumed without `expires_in` or JWT `exp`.
+    ///   - unixTime: the wall clock now, in seconds, for JWT `exp` and HTTP dates.
+    ///   - redact: strings that must never appear in a message (the client secret).
+    public static func parse(status: Int, retryAfter: String?, body: [UInt8], defaultTTL: TimeSpan,
+                             unixTime: Double, redact: [String] = []) -> Result<IssuedToken, FetchFailure> {
+        let json = try? JSONParser.parse(body)
+        if status == 200, let json, case .object = json, json["error"] == nil {
+            return success(json, defaultTTL: defaultTTL, unixTime: unixTime)
+        }
+        var wait: TimeSpan?
+        if status == 429 || status == 503, let header = retryAfter {
+            wait = parseRetryAfter(header, unixTime: unixTime)
+        }
+        if let json, let error = json["error"]?.stringValue {
+            var message = error
+            if let description = json["error_description"]?.stringValue, !description.isEmpty {
+                message += ": " + description
+            }
+            let text = redacted(AnswerLine.oneLine(message, limit: 300), redact)
+            return .failure(FetchFailure(text, retryAfter: wait))
+        }
+        if status == 200 {
+            // A 200 body may hold a token: describe it, never quote it.
+            let reason = json == nil ? "the body is not valid JSON" : "the body is not a JSON object"
+            return .failure(FetchFailure("invalid token response: \(reason)"))
+        }
+        let snippet = redacted(printableSnippet(body), redact)
+        return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait))
+    }
+
+    static func success(_ json: JSONValue, defaultTTL: TimeSpan, unixTime: Double) -> Result<IssuedToken, FetchFailure> {
+        guard let token = json["access_token"]?.stringValue else {
+            return .failure(FetchFailure("invalid token response: no string access_token"))
+        }
+        guard !token.isEmpty, token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return .failure(FetchFailure("invalid token response: access_token is empty or has characters outside printable ASCII"))
+        }
+        var type = "Bearer"
+        if let value = json["token_type"], !value.isNull {
+            guard let raw = value.stringValue, !raw.isEmpty, raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                return .failure(FetchFailure("invalid token response: token_type is not a word"))
+            }
+            switch raw.lowercased() {
+            case "bearer": type = "Bearer"
+            case "dpop": type = "DPoP"
+            default: type = raw
+            }
+        }
+        let lifetime: TimeSpan
+        switch seconds(json["expires_in"]) {
+        case .some(.some(let s)):
+            lifetime = .seconds(s)
+        case .some(.none):
+            return .failure(FetchFailure("invalid token response: expires_in is not a number"))
+        case .none:
+            if let exp = jwtExpiry(token) {
+                lifetime = .seconds(exp - unixTime)
+            } else {
+                lifetime = defaultTTL
+            }
+        }
+        guard lifetime > .zero else {
+            return .failure(FetchFailure("invalid token response: token lifetime is zero or less"))
+        }
+        var refreshIn: TimeSpan?
+        if case .some(.some(let s)) = seconds(json["refresh_in"]), s > 0 {
+            refreshIn = .seconds(s)
+        }
+        return .success(IssuedToken(accessToken: token, tokenType: type, lifetime: lifetime, refreshIn: refreshIn))
+    }
+
+    /// nil: absent or null; .some(nil): present but not numeric.
+    private static func seconds(_ value: JSONValue?) -> Double?? {
+        guard let value, !value.isNull else { return nil }
+        if let d = value.doubleValue, d.isFinite { return .some(d) }
+        if let s = value.stringValue, let d = Double(s.trimmingSpaces), d.isFinite { return .some(d) }
+        return .some(nil)
+    }
+
+    /// The `exp` claim of a JWT (no signature check: tokend is not its audience).
+    static func jwtExpiry(_ token: String) -> Double? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Base64.decode(parts[1]),
+              let claims = try? JSONParser.parse(payload), let exp = claims["exp"]?.doubleValue, exp.isFinite else { return nil }
+        return exp
+    }
+
+    /// `Retry-After` as delay-seconds or an HTTP date, capped at ten minutes.
+    public static func parseRetryAfter(_ header: String, unixTime: Double) -> TimeSpan? {
+        let text = header.trimmingSpaces
+        var wait: TimeSpan
+        if let seconds = Int64(text), seconds >= 0 {
+            wait = .seconds(min(seconds, 600))
+        } else if let date = HTTPDate.parse(text) {
+            wait = .seconds(max(0, min(Double(date) - unixTime, 600)))
+        } else {
+            return nil
+        }
+        if wait > maximumRetryAfter { wait = maximumRetryAfter }
+        return wait
+    }
+
+    /// At most 200 printable ASCII characters of `body`, whitespace runs collapsed.
+    static func printableSnippet(_ body: [UInt8]) -> String {
+        var out = [UInt8]()
+        var lastWasSpace = true
+        for byte in body {
+            if out.count == 200 { break }
+            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+                if !lastWasSpace { out.append(0x20) }
+                lastWasSpace = true
+            } else if byte > 0x20 && byte < 0x7F {
+                out.append(byte)
+                lastWasSpace = false
+            }
+        }
+        while out.last == 0x20 { out.removeLast() }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func redacted(_ text: String, _ secrets: [String]) -> String {
+        var out = text
+        for secret in secrets where secret.utf8.count >= 4 {
+            out = out.replacingAll(secret, with: "<redacted>")
+        }
+        return out
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}

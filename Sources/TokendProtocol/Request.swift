@@ -1,0 +1,26 @@
+/// One request of the line protocol, parsed (SPEC §5).
+public enum Request: Equatable, Sendable {
+    case get(profile: String, minTTL: Int?)
+    case header(profile: String, minTTL: Int?)
+    case refresh(profile: String)
+    case status(profile: String?)
+    case list
+    case ping
+    case version
+    case quit
+
+    /// The profile the request names, if any.
+    public var profile: String? {
+        switch self {
+        case .get(let p, _), .header(let p, _), .refresh(let p): return p
+        case .status(let p): return p
+        case .list, .ping, .version, .quit: return nil
+        }
+    }
+}
+
+/// Why a request line could not be parsed; rendered as `ERR bad-request MESSAGE`.
+public struct RequestSyntaxError: Error, Equatable, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}

@@ -1,0 +1,152 @@
+/// Parses one request line (without its LF; a trailing CR is ignored) into a `Request`.
+///
+/// It works on raw bytes so that the server can call it on the bytes it
+/// received without building a `String` for the whole line first. Verbs are
+/// ASCII and compared case-insensitively; words are separated by runs of
+/// spaces or tabs. Anything else (control bytes, invalid UTF-8, unknown
+/// verbs, wrong argument counts) is a `RequestSyntaxError`.
+public enum RequestLineParser {
+    public static func parse(_ line: String) -> Result<Request, RequestSyntaxError> {
+        var copy = line
+        return copy.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func parse(_ bytes: some Collection<UInt8>) -> Result<Request, RequestSyntaxError> {
+        let array = Array(bytes)
+        return array.withUnsafeBytes { parse($0) }
+    }
+
+    public static func parse(_ line: UnsafeRawBufferPointer) -> Result<Request, RequestSyntaxError> {
+        var end = line.count
+        if end > 0, line[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        if end > ProtocolLimits.maximumLineLength {
+            return .failure(RequestSyntaxError("request line longer than \(ProtocolLimits.maximumLineLength) bytes"))
+        }
+
+        // Split into at most four words, remembering byte ranges.
+        var words: [Range<Int>] = []
+        words.reserveCapacity(3)
+        var index = 0
+        while index < end {
+            let byte = line[index]
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+                index += 1
+                continue
+            }
+            let start = index
+            while index < end, line[index] != UInt8(ascii: " "), line[index] != UInt8(ascii: "\t") {
+                let b = line[index]
+                if b < 0x20 || b == 0x7F {
+                    return .failure(RequestSyntaxError("control character in request"))
+                }
+                index += 1
+            }
+            if words.count == 3 {
+                return .failure(RequestSyntaxError("too many words in request"))
+            }
+            words.append(start..<index)
+        }
+        guard let verbRange = words.first else {
+            return .failure(RequestSyntaxError("empty request"))
+        }
+        guard let verb = Verb(line, verbRange) else {
+            return .failure(RequestSyntaxError(unknownVerbMessage(line, verbRange)))
+        }
+        let arguments = words.dropFirst()
+
+        switch verb {
+        case .get, .header:
+            guard (1...2).contains(arguments.count) else {
+                return .failure(RequestSyntaxError("usage: \(verb.name) PROFILE [MIN_TTL]"))
+            }
+            let profile: String
+            switch profileName(line, arguments[arguments.startIndex]) {
+            case .success(let p): profile = p
+            case .failure(let e): return .failure(e)
+            }
+            var minTTL: Int?
+            if arguments.count == 2 {
+                guard let value = decimal(line, arguments[arguments.startIndex + 1]) else {
+                    return .failure(RequestSyntaxError("MIN_TTL must be a whole number of seconds from 0 to \(ProtocolLimits.maximumMinTTL)"))
+                }
+                minTTL = value
+            }
+            return .success(verb == .get ? .get(profile: profile, minTTL: minTTL) : .header(profile: profile, minTTL: minTTL))
+        case .refresh:
+            guard arguments.count == 1 else { return .failure(RequestSyntaxError("usage: REFRESH PROFILE")) }
+            return profileName(line, arguments[arguments.startIndex]).map { .refresh(profile: $0) }
+        case .status:
+            guard arguments.count <= 1 else { return .failure(RequestSyntaxError("usage: STATUS [PROFILE]")) }
+            if let range = arguments.first {
+                return profileName(line, range).map { .status(profile: $0) }
+            }
+            return .success(.status(profile: nil))
+        case .list, .ping, .version, .quit:
+            guard arguments.isEmpty else {
+                return .failure(RequestSyntaxError("\(verb.name) takes no argument"))
+            }
+            switch verb {
+            case .list: return .success(.list)
+            case .ping: return .success(.ping)
+            case .version: return .success(.version)
+            default: return .success(.quit)
+            }
+        }
+    }
+
+    private enum Verb: CaseIterable {
+        case get, header, refresh, status, list, ping, version, quit
+
+        var name: String {
+            switch self {
+            case .get: "GET"
+            case .header: "HEADER"
+            case .refresh: "REFRESH"
+            case .status: "STATUS"
+            case .list: "LIST"
+            case .ping: "PING"
+            case .version: "VERSION"
+            case .quit: "QUIT"
+            }
+        }
+
+        init?(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) {
+            for verb in Verb.allCases where verb.name.utf8.count == range.count {
+                var matches = true
+                for (offset, expected) in verb.name.utf8.enumerated() {
+                    // ASCII upper-casing: only letters are in verbs.
+                    var byte = line[range.lowerBound + offset]
+                    if byte >= UInt8(ascii: "a"), byte <= UInt8(ascii: "z") { byte -= 32 }
+                    if byte != expected { matches = false; break }
+                }
+                if matches { self = verb; return }
+            }
+            return nil
+        }
+    }
+
+    private static func unknownVerbMessage(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        let printable = range.count <= 16 && line[range].allSatisfy { $0 > 0x20 && $0 < 0x7F }
+        if printable {
+            return "unknown verb \(String(decoding: line[range], as: UTF8.self))"
+        }
+        return "unknown verb"
+    }
+
+    private static func profileName(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Result<String, RequestSyntaxError> {
+        guard range.count <= ProfileName.maximumLength, line[range].allSatisfy(ProfileName.isAllowed) else {
+            return .failure(RequestSyntaxError("invalid profile name (allowed: A-Z a-z 0-9 . _ -, at most 64)"))
+        }
+        return .success(String(decoding: line[range], as: UTF8.self))
+    }
+
+    private static func decimal(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard range.count <= 6 else { return nil }
+        var value = 0
+        for byte in line[range] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value <= ProtocolLimits.maximumMinTTL ? value : nil
+    }
+}
