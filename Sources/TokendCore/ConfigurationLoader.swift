@@ -1,0 +1,97 @@
+/// A configuration ready to run, with the warnings found while loading it.
+public struct LoadedConfiguration: Equatable, Sendable {
+    public var configuration: Configuration
+    public var warnings: [String]
+}
+
+/// Reads a configuration file and makes it ready to run: parses it, reads
+/// every secret, resolves user and group names, and checks that the TLS
+/// files it names can be read (SPEC §2, `tokend --check`).
+public enum ConfigurationLoader {
+    static let maximumFileBytes = 1 << 20
+    static let maximumSecretBytes = 64 << 10
+
+    public static func load(path: String, host: some HostEnvironment) throws(ConfigurationErrors) -> LoadedConfiguration {
+        let bytes: [UInt8]
+        switch host.readFile(path, limit: maximumFileBytes) {
+        case .success(let b): bytes = b
+        case .failure(let e): throw ConfigurationErrors([ConfigurationError(file: path, key: "", message: "cannot read the configuration file: \(e.message)")])
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigurationErrors([ConfigurationError(file: path, key: "", message: "the file is not valid UTF-8")])
+        }
+        return try load(text: text, path: path, host: host)
+    }
+
+    public static func load(text: String, path: String, host: some HostEnvironment) throws(ConfigurationErrors) -> LoadedConfiguration {
+        var configuration = try ConfigurationParser.parse(text: text, file: path)
+        var errors: [ConfigurationError] = []
+        var warnings: [String] = []
+        func fail(_ key: String, _ message: String) {
+            errors.append(ConfigurationError(file: path, key: key, message: message))
+        }
+
+        if case .name(let name) = configuration.socketGroup {
+            if let gid = host.groupID(named: name) { configuration.socketGroup = .id(gid) }
+            else { fail("socket_group", "unknown group \"\(name)\"") }
+        }
+        let inlineMode = host.fileMode(path)
+        for index in configuration.profiles.indices {
+            var profile = configuration.profiles[index]
+            let key = "profile.\(profile.name)"
+            switch profile.secretSource {
+            case .inline:
+                if let mode = inlineMode, mode & 0o044 != 0 {
+                    warnings.append("\(path): \(key).client_secret: the secret is inline and the file is readable by group or others (mode \(String(mode & 0o777, radix: 8))); use client_secret_file or client_secret_credential, or chmod 600 the file")
+                }
+            case .file(let file):
+                switch readSecret(file, host: host) {
+                case .success(let s): profile.clientSecret = s
+                case .failure(let e): fail("\(key).client_secret_file", "cannot read \(file): \(e.message)")
+                }
+            case .credential(let name):
+                if let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty {
+                    let file = directory + "/" + name
+                    switch readSecret(file, host: host) {
+                    case .success(let s): profile.clientSecret = s
+                    case .failure(let e): fail("\(key).client_secret_credential", "cannot read credential \(name) (\(file)): \(e.message)")
+                    }
+                } else {
+                    fail("\(key).client_secret_credential", "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
+                }
+            }
+            for name in profile.access.userNames {
+                if let uid = host.userID(named: name) { profile.access.uids.insert(uid) }
+                else { fail("\(key).allow_users", "unknown user \"\(name)\"") }
+            }
+            for name in profile.access.groupNames {
+                if let gid = host.groupID(named: name) { profile.access.gids.insert(gid) }
+                else { fail("\(key).allow_groups", "unknown group \"\(name)\"") }
+            }
+            for (fileKey, file) in [("ca_file", profile.caFile), ("client_cert_file", profile.clientCertFile), ("client_key_file", profile.clientKeyFile)] {
+                guard let file else { continue }
+                if case .failure(let e) = host.readFile(file, limit: 16 << 20) {
+                    fail("\(key).\(fileKey)", "cannot read \(file): \(e.message)")
+                }
+            }
+            configuration.profiles[index] = profile
+        }
+        if !errors.isEmpty { throw ConfigurationErrors(errors) }
+        if configuration.profiles.isEmpty {
+            warnings.append("\(path): no [profile.NAME] table: tokend will serve no token")
+        }
+        return LoadedConfiguration(configuration: configuration, warnings: warnings)
+    }
+
+    /// A secret file's content less one trailing newline; empty is an error.
+    static func readSecret(_ file: String, host: some HostEnvironment) -> Result<Secret, HostError> {
+        switch host.readFile(file, limit: maximumSecretBytes) {
+        case .failure(let e): return .failure(e)
+        case .success(var bytes):
+            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+            guard !bytes.isEmpty else { return .failure(HostError("the file is empty")) }
+            guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(HostError("the secret is not valid UTF-8")) }
+            return .success(Secret(text))
+        }
+    }
+}

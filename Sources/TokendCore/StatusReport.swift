@@ -1,0 +1,60 @@
+import TokendProtocol
+
+/// One profile's line in a `STATUS` answer (SPEC §5).
+public struct ProfileStatus: Equatable, Sendable {
+    public var name: String
+    public var state: ProfileState
+    public var expiresIn: Int64?
+    public var renewIn: Int64?
+    public var fetches: Int
+    public var failures: Int
+    public var lastError: String?
+
+    public init(name: String, machine: RenewalMachine, now: Instant) {
+        self.name = name
+        state = machine.status(now: now)
+        if let held = machine.token, held.isServable(at: now) {
+            expiresIn = held.remaining(at: now).wholeSeconds
+        }
+        if machine.fetchInFlight {
+            renewIn = 0
+        } else if let next = machine.nextAttempt {
+            renewIn = max(0, (next - now).wholeSeconds)
+        }
+        fetches = machine.fetches
+        failures = machine.failures
+        lastError = machine.lastError
+    }
+
+    public var json: JSONValue {
+        .object([
+            ("name", .string(name)),
+            ("state", .string(state.rawValue)),
+            ("expires_in", expiresIn.map { .int(Int($0)) } ?? .null),
+            ("renew_in", renewIn.map { .int(Int($0)) } ?? .null),
+            ("fetches", .int(fetches)),
+            ("failures", .int(failures)),
+            ("last_error", lastError.map { .string($0) } ?? .null),
+        ])
+    }
+}
+
+/// The whole `STATUS` answer.
+public struct StatusReport: Sendable {
+    public var uptime: TimeSpan
+    public var profiles: [ProfileStatus]
+
+    public init(uptime: TimeSpan, profiles: [ProfileStatus]) {
+        self.uptime = uptime
+        self.profiles = profiles
+    }
+
+    /// One line of JSON: `{"version":…,"uptime_s":…,"profiles":[…]}`.
+    public var json: String {
+        JSONWriter.write(.object([
+            ("version", .string(TokendVersion.string)),
+            ("uptime_s", .int(Int(uptime.wholeSeconds))),
+            ("profiles", .array(profiles.map(\.json))),
+        ]))
+    }
+}

@@ -1,0 +1,147 @@
+import Logging
+import NIOCore
+import TokendCore
+import TokendHTTP
+
+/// Runs one profile's `RenewalMachine` on the engine's event loop: carries
+/// out its actions (timers, token requests, publishing, answering waiters)
+/// and feeds the outcomes back. Every method must be called on `loop`.
+final class ProfileRunner {
+    let configuration: ProfileConfiguration
+    let handle: ProfileHandle
+    private let loop: EventLoop
+    private let client: TokenEndpointClient
+    private var logger: Logger
+    private var machine: RenewalMachine
+    private var waiters: [WaiterID: EventLoopPromise<DemandOutcome>] = [:]
+    private var nextWaiter: UInt64 = 0
+    private var wakeTarget: Instant?
+    private var wakeTask: Scheduled<Void>?
+    private var stopped = false
+
+    /// Timers run on the monotonic clock, which stops during suspend; waking
+    /// at least this often re-reads `CLOCK_BOOTTIME`, so a renewal is never
+    /// late by more than this after a resume.
+    static let longestSleep = TimeSpan.seconds(30 as Int64)
+
+    init(configuration: ProfileConfiguration, loop: EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.loop = loop
+        self.client = TokenEndpointClient(profile: configuration)
+        var logger = logger
+        logger[metadataKey: "profile"] = .string(configuration.name)
+        self.logger = logger
+        self.machine = RenewalMachine(policy: RenewalPolicy(configuration))
+        self.handle = ProfileHandle(name: configuration.name, access: configuration.access, slot: TokenSlot())
+    }
+
+    func start() {
+        loop.preconditionInEventLoop()
+        run(machine.start(now: BootClock.now(), prefetch: configuration.prefetch))
+    }
+
+    /// Stops renewing; clients still waiting are told the profile is gone.
+    func stop() {
+        loop.preconditionInEventLoop()
+        stopped = true
+        wakeTask?.cancel()
+        wakeTask = nil
+        handle.slot.publish(nil)
+        for promise in waiters.values { promise.succeed(.unknownProfile) }
+        waiters.removeAll()
+        client.shutdown()
+    }
+
+    func demand(_ demand: Demand) -> EventLoopFuture<DemandOutcome> {
+        loop.preconditionInEventLoop()
+        guard !stopped else { return loop.makeSucceededFuture(.unknownProfile) }
+        nextWaiter += 1
+        let id = WaiterID(nextWaiter)
+        let promise = loop.makePromise(of: DemandOutcome.self)
+        waiters[id] = promise
+        run(machine.demand(id, demand, now: BootClock.now()))
+        return promise.futureResult
+    }
+
+    func status(now: Instant) -> ProfileStatus {
+        ProfileStatus(name: configuration.name, machine: machine, now: now)
+    }
+
+    // MARK: - Carrying out actions
+
+    private func run(_ actions: [RenewalAction]) {
+        for action in actions {
+            switch action {
+            case .startFetch:
+                logger.debug("requesting a token", metadata: ["url": .string(configuration.tokenURL)])
+                client.fetch(on: loop).whenComplete { [self] result in
+                    guard !stopped else { return }
+                    let report: FetchReport
+                    switch result {
+                    case .success(let r): report = r
+                    case .failure(let error):
+                        report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
+                    }
+                    run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: BootClock.now()))
+                }
+            case .publish(let held):
+                handle.slot.publish(held.map(ServedToken.init))
+            case .answer(let id, let answer):
+                guard let promise = waiters.removeValue(forKey: id) else { continue }
+                switch answer {
+                case .token(let held):
+                    // Reuse the published object when it is the same token.
+                    if let current = handle.slot.read(), current.held == held { promise.succeed(.token(current)) }
+                    else { promise.succeed(.token(ServedToken(held))) }
+                case .unavailable(let message):
+                    promise.succeed(.unavailable(message))
+                }
+            case .scheduleWake(let instant):
+                schedule(instant)
+            case .logObtained(let held):
+                let now = BootClock.now()
+                logger.info("obtained a token", metadata: [
+                    "type": .string(held.token.tokenType),
+                    "lifetime": .string(held.token.lifetime.description),
+                    "renew_in": .string(TimeSpan(nanoseconds: max(0, (held.renewAt - now).nanoseconds)).wholeSecondsDescription),
+                    "length": .stringConvertible(held.token.accessToken.utf8.count),
+                ])
+            case .logFailure(let message, let consecutive, let retryIn, let repeated):
+                let metadata: Logger.Metadata = [
+                    "error": .string(message), "failures": .stringConvertible(consecutive),
+                    "retry_in": .string(retryIn.roundedDescription),
+                ]
+                if repeated { logger.debug("token request failed again", metadata: metadata) }
+                else { logger.error("token request failed", metadata: metadata) }
+            case .logRecovered(let failures):
+                logger.notice("token requests work again", metadata: ["failed_requests": .stringConvertible(failures)])
+            case .logExpired:
+                logger.warning("the token expired and no new one could be obtained yet")
+            }
+        }
+    }
+
+    private func schedule(_ instant: Instant?) {
+        wakeTask?.cancel()
+        wakeTask = nil
+        wakeTarget = instant
+        guard let instant, !stopped else { return }
+        let delay = min(max(instant - BootClock.now(), .zero), ProfileRunner.longestSleep)
+        wakeTask = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+            wakeTask = nil
+            guard !stopped, let target = wakeTarget else { return }
+            let now = BootClock.now()
+            if now < target { schedule(target) } else { run(machine.wake(now: now)) }
+        }
+    }
+}
+
+extension TimeSpan {
+    /// "2.5s" style, for back-off delays in logs.
+    var roundedDescription: String {
+        let ms = milliseconds
+        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(Double(ms) / 1000)s"
+    }
+
+    var wholeSecondsDescription: String { "\(wholeSeconds)s" }
+}

@@ -1,0 +1,101 @@
+import Logging
+import NIOCore
+import TokendCore
+import TokendHTTP
+
+/// Keeps every profile's token renewed (SPEC §4) and answers the clients
+/// that must wait for one. All renewal work happens on one event loop of its
+/// own, so a slow client or a burst of requests never delays a renewal; the
+/// hot path never enters it (it reads `ProfileDirectory` and `TokenSlot`).
+public final class TokenEngine: @unchecked Sendable {  // mutable state is confined to `loop`
+    public let loop: EventLoop
+    public let directory = ProfileDirectory()
+    private let logger: Logger
+    private let startedAt = BootClock.now()
+    private var runners: [String: ProfileRunner] = [:]
+
+    public init(loop: EventLoop, logger: Logger) {
+        self.loop = loop
+        self.logger = logger
+    }
+
+    /// Starts or reloads profiles: unchanged ones keep their token and
+    /// schedule, changed ones restart, removed ones stop (SPEC §6).
+    public func apply(_ profiles: [ProfileConfiguration]) -> EventLoopFuture<ReloadSummary> {
+        loop.submit { [self] in
+            var summary = ReloadSummary()
+            var next: [String: ProfileRunner] = [:]
+            for profile in profiles {
+                if let existing = runners[profile.name], existing.configuration == profile {
+                    next[profile.name] = existing
+                    summary.unchanged.append(profile.name)
+                    continue
+                }
+                if let existing = runners[profile.name] {
+                    existing.stop()
+                    summary.changed.append(profile.name)
+                } else {
+                    summary.added.append(profile.name)
+                }
+                next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger)
+            }
+            for (name, runner) in runners where next[name] == nil {
+                runner.stop()
+                summary.removed.append(name)
+            }
+            runners = next
+            directory.replace(next.values.map(\.handle))
+            for name in summary.added + summary.changed { next[name]?.start() }
+            return summary
+        }
+    }
+
+    /// A client needs what the hot path could not give it.
+    public func demand(_ demand: Demand, profile name: String) -> EventLoopFuture<DemandOutcome> {
+        loop.flatSubmit { [self] in
+            guard let runner = runners[name] else { return loop.makeSucceededFuture(.unknownProfile) }
+            return runner.demand(demand)
+        }
+    }
+
+    /// The `STATUS` report for the named profiles (all when nil).
+    public func status(profiles names: Set<String>?) -> EventLoopFuture<StatusReport> {
+        loop.submit { [self] in
+            let now = BootClock.now()
+            let statuses = runners.values
+                .filter { names?.contains($0.configuration.name) ?? true }
+                .sorted { $0.configuration.name < $1.configuration.name }
+                .map { $0.status(now: now) }
+            return StatusReport(uptime: now - startedAt, profiles: statuses)
+        }
+    }
+
+    /// A one-line summary for systemd's `STATUS=`: "3 profiles, 3 fresh".
+    public func summary() -> EventLoopFuture<String> {
+        status(profiles: nil).map { report in
+            let counts = Dictionary(grouping: report.profiles, by: \.state).mapValues(\.count)
+            let parts = [ProfileState.fresh, .renewing, .pending, .expired].compactMap { state in
+                counts[state].map { "\($0) \(state.rawValue)" }
+            }
+            let noun = report.profiles.count == 1 ? "profile" : "profiles"
+            return (["\(report.profiles.count) \(noun)"] + parts).joined(separator: ", ")
+        }
+    }
+
+    /// Stops every profile.
+    public func shutdown() -> EventLoopFuture<Void> {
+        loop.submit { [self] in
+            for runner in runners.values { runner.stop() }
+            runners.removeAll()
+            directory.replace([])
+        }
+    }
+}
+
+/// What a reload changed.
+public struct ReloadSummary: Sendable, Equatable {
+    public var added: [String] = []
+    public var changed: [String] = []
+    public var removed: [String] = []
+    public var unchanged: [String] = []
+}

@@ -1,0 +1,71 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TokendCore
+
+/// The result of one token request: when it was sent (lifetimes count from
+/// there) and what came of it.
+public struct FetchReport: Sendable {
+    public var sentAt: Instant
+    public var result: Result<IssuedToken, FetchFailure>
+
+    public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>) {
+        self.sentAt = sentAt
+        self.result = result
+    }
+}
+
+/// Obtains tokens for one profile (SPEC §3). Each transfer runs on the
+/// client's own thread, never on an event loop, and completes a future on
+/// the caller's loop. One curl handle is reused for the connection cache.
+public final class TokenEndpointClient: Sendable {
+    public let profile: ProfileConfiguration
+    private let request: TokenRequest
+    private let options: TransferOptions
+    private let pool: NIOThreadPool
+    private let transfer: NIOLockedValueBox<CurlTransfer>
+
+    public static let userAgent = "tokend/\(TokendVersion.string)"
+
+    public init(profile: ProfileConfiguration) {
+        self.profile = profile
+        self.request = TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent)
+        self.options = TransferOptions(timeout: profile.timeout, caFile: profile.caFile,
+                                       clientCertFile: profile.clientCertFile, clientKeyFile: profile.clientKeyFile)
+        self.pool = NIOThreadPool(numberOfThreads: 1)
+        self.pool.start()
+        self.transfer = NIOLockedValueBox(CurlTransfer())
+    }
+
+    /// Sends one token request; the future completes on `eventLoop`.
+    public func fetch(on eventLoop: EventLoop) -> EventLoopFuture<FetchReport> {
+        let request = self.request, options = self.options, profile = self.profile, transfer = self.transfer
+        return pool.runIfActive(eventLoop: eventLoop) {
+            let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
+            return TokenEndpointClient.interpret(outcome, profile: profile)
+        }
+    }
+
+    /// Blocking variant for tests and tools.
+    public func fetchNow() -> FetchReport {
+        let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
+        return TokenEndpointClient.interpret(outcome, profile: profile)
+    }
+
+    static func interpret(_ outcome: TransferOutcome, profile: ProfileConfiguration) -> FetchReport {
+        switch outcome {
+        case .failed(let message, let sentAt):
+            return FetchReport(sentAt: sentAt, result: .failure(FetchFailure(message)))
+        case .response(let status, let retryAfter, let body, let sentAt):
+            let result = TokenResponseParser.parse(
+                status: status, retryAfter: retryAfter, body: body, defaultTTL: profile.defaultTTL,
+                unixTime: BootClock.unixTime(), redact: [profile.clientSecret.value])
+            return FetchReport(sentAt: sentAt, result: result)
+        }
+    }
+
+    /// Stops the transfer thread once the transfer in progress, if any, ends.
+    public func shutdown() {
+        pool.shutdownGracefully { _ in }
+    }
+}
