@@ -29,6 +29,8 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // prctl and getrandom, whose headers Swift's Glibc module does not export.
+        .target(name: "CProcessShim"),
 
         // Pure logic: no sockets, no curl, no clocks. TokendProtocol is also
         // Foundation-free so that tokenctl can link it and still start fast.
@@ -88,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TestIdP",
+                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TestIdP", "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

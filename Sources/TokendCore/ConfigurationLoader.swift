@@ -2,6 +2,11 @@
 public struct LoadedConfiguration: Equatable, Sendable {
     public var configuration: Configuration
     public var warnings: [String]
+
+    public init(configuration: Configuration, warnings: [String]) {
+        self.configuration = configuration
+        self.warnings = warnings
+    }
 }
 
 /// Reads a configuration file and makes it ready to run: parses it, reads

@@ -1,0 +1,190 @@
+import CProcessShim
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import TokendCore
+import TokendEngine
+import TokendHTTP
+import TokendServer
+import TokendSystemd
+
+/// Wires the daemon together and runs it until SIGTERM/SIGINT (SPEC §6):
+/// configuration, engine, socket, systemd notifications, reload and stop.
+final class Daemon {
+    let configPath: String
+    let levelOverride: LogLevel?
+    let dev: Bool
+    private var logger = Logger(label: "tokend")
+    private let notifier = ServiceNotifier()
+    /// The socket file we created (and so must remove), with its inode.
+    private var ownedSocket: (path: String, inode: UInt64?)?
+
+    /// Exit statuses: 0 clean stop, 1 runtime failure, 78 configuration error.
+    static let failureStatus: Int32 = 1
+
+    init(configPath: String, levelOverride: LogLevel?, dev: Bool) {
+        self.configPath = configPath
+        self.levelOverride = levelOverride
+        self.dev = dev
+    }
+
+    func run() -> Int32 {
+        // Neither a core file nor a same-user debugger may read tokens from us.
+        _ = tokend_set_nondumpable()
+        let journal = getenv("JOURNAL_STREAM") != nil
+
+        var devMode: DevMode?
+        let loaded: LoadedConfiguration
+        if dev {
+            do {
+                let mode = try DevMode.start()
+                devMode = mode
+                loaded = LoadedConfiguration(configuration: mode.configuration, warnings: [])
+            } catch {
+                printError("tokend: cannot start the development token endpoint: \(error)")
+                return Daemon.failureStatus
+            }
+        } else {
+            do {
+                loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost())
+            } catch {
+                for problem in error.errors { printError(problem.description) }
+                return ConfigurationCheck.invalidStatus
+            }
+        }
+        let level = levelOverride ?? loaded.configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            StderrLogHandler(label: label, level: Logger.Level(rawValue: level.rawValue) ?? .info, journal: journal)
+        }
+        logger = Logger(label: "tokend")
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        var configuration = loaded.configuration
+
+        CurlTransfer.globalInit()
+        let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer {
+            try? clientGroup.syncShutdownGracefully()
+            try? engineGroup.syncShutdownGracefully()
+            devMode?.stop()
+        }
+        let engine = TokenEngine(loop: engineGroup.next(), logger: logger)
+
+        // Listen first: READY=1 must not wait for the IdP.
+        let descriptor: CInt
+        if let passed = SocketActivation.takeListeningDescriptor() {
+            descriptor = passed
+            logger.info("using the socket passed by systemd")
+        } else {
+            let group: UInt32?
+            if case .id(let gid) = configuration.socketGroup { group = gid } else { group = nil }
+            do {
+                descriptor = try ListeningSocket.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
+            } catch {
+                logger.critical("\(error.description)")
+                return Daemon.failureStatus
+            }
+            ownedSocket = (configuration.socketPath, ListeningSocket.inode(of: configuration.socketPath))
+        }
+        defer { if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) } }
+
+        let context = ServerContext(engine: engine, idleTimeout: configuration.idleTimeout,
+                                    maxConnections: configuration.maxConnections, logger: logger)
+        let server: SocketServer
+        do {
+            server = try SocketServer.start(descriptor: descriptor, group: clientGroup, context: context).wait()
+        } catch {
+            logger.critical("cannot serve on the socket: \(error)")
+            return Daemon.failureStatus
+        }
+        _ = try? engine.apply(configuration.profiles).wait()
+        logger.notice("tokend \(TokendVersion.string) serving", metadata: [
+            "socket": .string(ownedSocket?.path ?? "systemd"), "profiles": .stringConvertible(configuration.profiles.count),
+            "curl": .string(CurlTransfer.versionDescription),
+        ])
+        devMode?.printBanner(socket: configuration.socketPath)
+        notifier.notify("READY=1\nSTATUS=\(statusLine(engine))")
+        let watchdog = startWatchdog(clientGroup)
+        let statusTimer = startStatusUpdates(engine, on: engineGroup.next())
+
+        while true {
+            let signal = SignalWaiter.next()
+            if signal == SIGHUP {
+                if dev { logger.notice("SIGHUP ignored in --dev mode"); continue }
+                configuration = reload(current: configuration, engine: engine)
+                continue
+            }
+            logger.notice("stopping", metadata: ["signal": .string(signal == SIGTERM ? "SIGTERM" : "SIGINT")])
+            break
+        }
+        notifier.notify("STOPPING=1")
+        watchdog?.cancel()
+        statusTimer?.cancel()
+        _ = try? server.shutdown(grace: .seconds(5)).wait()
+        _ = try? engine.shutdown().wait()
+        logger.info("stopped")
+        return 0
+    }
+
+    /// SIGHUP: a broken file is refused and the old configuration keeps running.
+    private func reload(current: Configuration, engine: TokenEngine) -> Configuration {
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(ServiceNotifier.monotonicMicroseconds())")
+        defer { notifier.notify("READY=1\nSTATUS=\(statusLine(engine))") }
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost())
+        } catch {
+            for problem in error.errors {
+                logger.error("reload refused, keeping the running configuration", metadata: ["problem": .string(problem.description)])
+            }
+            return current
+        }
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        var next = loaded.configuration
+        for (key, changed) in [("socket", next.socketPath != current.socketPath), ("socket_mode", next.socketMode != current.socketMode),
+                               ("socket_group", next.socketGroup != current.socketGroup), ("log_level", next.logLevel != current.logLevel),
+                               ("max_connections", next.maxConnections != current.maxConnections),
+                               ("idle_timeout", next.idleTimeout != current.idleTimeout)] where changed {
+            logger.warning("a change of \(key) takes effect at the next restart, not on reload")
+        }
+        next.socketPath = current.socketPath
+        next.socketMode = current.socketMode
+        next.socketGroup = current.socketGroup
+        next.logLevel = current.logLevel
+        next.maxConnections = current.maxConnections
+        next.idleTimeout = current.idleTimeout
+        if let summary = try? engine.apply(next.profiles).wait() {
+            logger.notice("configuration reloaded", metadata: [
+                "added": .string(summary.added.joined(separator: ",")), "changed": .string(summary.changed.joined(separator: ",")),
+                "removed": .string(summary.removed.joined(separator: ",")), "unchanged": .string(summary.unchanged.joined(separator: ",")),
+            ])
+        }
+        return next
+    }
+
+    private func statusLine(_ engine: TokenEngine) -> String {
+        (try? engine.summary().wait()) ?? "running"
+    }
+
+    /// `WATCHDOG=1` at half `WATCHDOG_USEC`, sent only after every client
+    /// event loop has run a task: a wedged loop stops the pings and systemd restarts us.
+    private func startWatchdog(_ group: MultiThreadedEventLoopGroup) -> RepeatedTask? {
+        guard notifier.isActive, let interval = ServiceNotifier.watchdogInterval() else { return nil }
+        let loops = Array(group.makeIterator())
+        let notifier = self.notifier
+        let first = loops[0]
+        return first.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: .nanoseconds(interval)) { _ in
+            EventLoopFuture.andAllSucceed(loops.map { $0.submit {} }, on: first).map { notifier.notify("WATCHDOG=1") }
+        }
+    }
+
+    /// Keeps systemd's `STATUS=` line current.
+    private func startStatusUpdates(_ engine: TokenEngine, on loop: EventLoop) -> RepeatedTask? {
+        guard notifier.isActive else { return nil }
+        let notifier = self.notifier
+        return loop.scheduleRepeatedAsyncTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+            engine.summary().map { notifier.notify("STATUS=\($0)") }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import CProcessShim
+import Glibc
+import TestIdP
+import TokendCore
+
+/// `tokend --dev` (SPEC §6): an embedded token endpoint on 127.0.0.1 and a
+/// profile `demo` served on a socket in a fresh temporary directory.
+final class DevMode: @unchecked Sendable {
+    let idp: TestIdP
+    let directory: String
+    let configuration: Configuration
+    static let lifetime: Double = 60
+
+    private init(idp: TestIdP, directory: String, configuration: Configuration) {
+        self.idp = idp
+        self.directory = directory
+        self.configuration = configuration
+    }
+
+    static func start() throws -> DevMode {
+        var template = Array("/tmp/tokend-dev.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw DevModeError("cannot create a temporary directory") }
+        let directory = String(cString: made)
+        let secret = randomSecret()
+        var settings = TestIdP.Settings()
+        settings.clients = [TestIdP.Client(id: "demo", secret: secret)]
+        settings.lifetime = lifetime
+        let idp = try blockingStart(settings)
+        var configuration = Configuration(socketPath: directory + "/tokend.sock", socketMode: 0o600)
+        configuration.profiles = [ProfileConfiguration(
+            name: "demo", tokenURL: idp.tokenURL, clientID: "demo", clientSecret: Secret(secret),
+            audience: "https://api.example.test", timeout: .seconds(5 as Int64))]
+        return DevMode(idp: idp, directory: directory, configuration: configuration)
+    }
+
+    /// The banner a newcomer reads: where the socket is and what to type.
+    func printBanner(socket: String) {
+        let ctl = siblingTool("tokenctl")
+        print("""
+
+        tokend --dev is running.
+          token endpoint: \(idp.tokenURL) (embedded, tokens live \(Int(DevMode.lifetime))s and are renewed at ~75%)
+          socket:         \(socket)
+
+        Try, in another terminal:
+          \(ctl) --socket \(socket) get demo
+          \(ctl) --socket \(socket) status
+          printf 'GET demo\\n' | nc -U -N \(socket)
+          export TOKEND_SOCKET=\(socket); curl -H @<(\(ctl) header demo) https://api.example.test/
+
+        Stop with Ctrl-C.
+
+        """)
+        fflush(nil)
+    }
+
+    func stop() {
+        let idp = self.idp
+        let done = Semaphore()
+        Task {
+            try? await idp.shutdown()
+            done.signal()
+        }
+        done.wait()
+        unlink(directory + "/tokend.sock")
+        rmdir(directory)
+    }
+
+    private static func blockingStart(_ settings: TestIdP.Settings) throws -> TestIdP {
+        final class Box: @unchecked Sendable { var result: Result<TestIdP, Error>? }
+        let box = Box()
+        let done = Semaphore()
+        Task {
+            do { box.result = .success(try await TestIdP.start(settings: settings)) }
+            catch { box.result = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
+
+    private static func randomSecret() -> String {
+        var bytes = [UInt8](repeating: 0, count: 18)
+        _ = bytes.withUnsafeMutableBytes { tokend_random_bytes($0.baseAddress, $0.count) }
+        return Base64.encode(bytes)
+    }
+
+    private func siblingTool(_ name: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return name }
+        let exe = String(cString: buffer)
+        let candidate = String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)]) + "/" + name
+        return access(candidate, X_OK) == 0 ? candidate : name
+    }
+}
+
+struct DevModeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A counting semaphore for bridging the few async calls of start-up.
+final class Semaphore: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var count = 0
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    func signal() {
+        pthread_mutex_lock(&mutex)
+        count += 1
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func wait() {
+        pthread_mutex_lock(&mutex)
+        while count == 0 { pthread_cond_wait(&condition, &mutex) }
+        count -= 1
+        pthread_mutex_unlock(&mutex)
+    }
+}
