@@ -70,6 +70,7 @@ public final class TestIdP: Sendable {
     }
 
     /// Changes the settings; requests arriving afterwards see the change.
+    /// `change` runs under the IdP's lock: it must not call back into the IdP.
     public func update(_ change: (inout Settings) -> Void) {
         endpoint.state.withLockedValue { change(&$0.settings) }
     }
