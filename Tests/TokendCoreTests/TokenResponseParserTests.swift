@@ -1,0 +1,74 @@
+import Testing
+@testable import TokendCore
+
+@Suite struct TokenResponseParserTests {
+    func parse(_ status: Int, _ body: String, retryAfter: String? = nil, redact: [String] = []) -> Result<IssuedToken, FetchFailure> {
+        TokenResponseParser.parse(status: status, retryAfter: retryAfter, body: Array(body.utf8), defaultTTL: .seconds(300 as Int64),
+                                  unixTime: 1_000_000, redact: redact)
+    }
+
+    @Test func success() throws {
+        let t = try parse(200, #"{"access_token":"abc","token_type":"bearer","expires_in":3600,"scope":"x"}"#).get()
+        #expect(t == IssuedToken(accessToken: "abc", tokenType: "Bearer", lifetime: .seconds(3600 as Int64)))
+        #expect(try parse(200, #"{"access_token":"abc","expires_in":"120"}"#).get().lifetime == .seconds(120 as Int64))
+        #expect(try parse(200, #"{"access_token":"abc","token_type":"DPOP"}"#).get().tokenType == "DPoP")
+        #expect(try parse(200, #"{"access_token":"abc"}"#).get().lifetime == .seconds(300 as Int64))
+        #expect(try parse(200, #"{"access_token":"abc","expires_in":60,"refresh_in":30}"#).get().refreshIn == .seconds(30 as Int64))
+    }
+
+    @Test func jwtExpIsTheFallback() throws {
+        let payload = Base64.encode(Array(#"{"exp":1000600}"#.utf8)).replacingAll("=", with: "")
+        let token = "eyJhbGciOiJub25lIn0.\(payload).sig"
+        #expect(try parse(200, #"{"access_token":"\#(token)"}"#).get().lifetime == .seconds(600 as Int64))
+    }
+
+    @Test func failures() throws {
+        #expect(parse(401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
+            == .failure(FetchFailure("invalid_client: Client authentication failed")))
+        #expect(parse(200, #"{"error":"invalid_scope"}"#) == .failure(FetchFailure("invalid_scope")))
+        #expect(parse(500, "<html><body>Internal\n  Error</body></html>") == .failure(FetchFailure("HTTP 500: <html><body>Internal Error</body></html>")))
+        #expect(parse(503, "", retryAfter: "7") == .failure(FetchFailure("HTTP 503", retryAfter: .seconds(7 as Int64))))
+        #expect(parse(500, "", retryAfter: "7") == .failure(FetchFailure("HTTP 500")))
+        #expect(parse(429, "", retryAfter: "Mon, 12 Jan 1970 14:03:20 GMT") == .failure(FetchFailure("HTTP 429", retryAfter: .seconds(600 as Int64))))
+        for body in [#"{"access_token":"abc"#, "[]", #"{"token_type":"Bearer"}"#, #"{"access_token":"a b"}"#,
+                     #"{"access_token":"abc","expires_in":0}"#, #"{"access_token":"abc","expires_in":"soon"}"#, #"{"access_token":42}"#] {
+            guard case .failure(let f) = parse(200, body) else { Issue.record("accepted \(body)"); continue }
+            #expect(f.message.hasPrefix("invalid token response"))
+            #expect(!f.message.contains("abc"))
+        }
+        let long = parse(502, String(repeating: "x", count: 5000))
+        if case .failure(let f) = long { #expect(f.message.count == "HTTP 502: ".count + 200) }
+    }
+
+    @Test func theSecretIsRedactedFromEchoedBodies() throws {
+        guard case .failure(let f) = parse(400, "bad client_secret=hunter2-secret", redact: ["hunter2-secret"]) else { return }
+        #expect(!f.message.contains("hunter2-secret"))
+    }
+
+    @Test func httpDates() throws {
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == 784_111_777)
+        #expect(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT") == 784_111_777)
+        #expect(HTTPDate.parse("Sun Nov  6 08:49:37 1994") == 784_111_777)
+        #expect(HTTPDate.parse("yesterday") == nil)
+    }
+}
+
+@Suite struct TokenRequestTests {
+    @Test func basicAuthURLEncodesIdAndSecret() throws {
+        let profile = ProfileConfiguration(name: "p", tokenURL: "https://i/t", clientID: "id:1 é", clientSecret: Secret("s%+:x"),
+                                           audience: "https://api/", scope: "a b", extraParams: [FormField("resource", "r&s")])
+        let request = TokenRequest(profile: profile, userAgent: "tokend/1")
+        let auth = request.headers.first { $0.name == "Authorization" }?.value
+        #expect(auth == "Basic " + Base64.encode(Array("id%3A1+%C3%A9:s%25%2B%3Ax".utf8)))
+        #expect(request.body == "grant_type=client_credentials&audience=https%3A%2F%2Fapi%2F&scope=a+b&resource=r%26s")
+        #expect(!request.body.contains("client_secret"))
+    }
+
+    @Test func postAuthPutsCredentialsInTheBody() throws {
+        var profile = ProfileConfiguration(name: "p", tokenURL: "https://i/t", clientID: "id", clientSecret: Secret("s"))
+        profile.authMethod = .clientSecretPost
+        let request = TokenRequest(profile: profile, userAgent: "tokend/1")
+        #expect(request.body == "grant_type=client_credentials&client_id=id&client_secret=s")
+        #expect(!request.headers.contains { $0.name == "Authorization" })
+    }
+}
