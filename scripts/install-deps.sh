@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tokend builds and tests with, when missing.
+set -euo pipefail
+need=()
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists libcurl 2>/dev/null || need+=(libcurl4-openssl-dev)
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+if ((${#need[@]})); then
+    echo "installing: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+swift build --build-tests
+swift test --no-parallel
+if [ -f tests/check-units.sh ]; then bash tests/check-units.sh; fi
