@@ -1,0 +1,166 @@
+import Foundation
+import Glibc
+import Testing
+import TestIdP
+
+/// Real tokend processes, real sockets, the test IdP.
+@Suite(.serialized) struct DaemonEndToEndTests {
+    @Test func everyVerbAndErrorCode() async throws {
+        let idp = try await TestIdP.start()
+        defer { Task { try? await idp.shutdown() } }
+        let daemon = try DaemonProcess(config: "max_connections = 3\n" + profileConfig("demo", url: idp.tokenURL)
+            + profileConfig("broken", url: idp.tokenURL, secret: "wrong", extra: "timeout = \"1s\"\nretry_min = \"5s\""))
+        #expect(daemon.waitReady())
+        let client = try LineClient(path: daemon.socket)
+        do {
+            // max_connections (3) + 1 gets ERR busy and is closed.
+            let a = try LineClient(path: daemon.socket), b = try LineClient(path: daemon.socket)
+            #expect(client.request("PING") == "OK PONG" && a.request("PING") == "OK PONG" && b.request("PING") == "OK PONG")
+            let d = try LineClient(path: daemon.socket)
+            #expect(d.readLine()?.hasPrefix("ERR busy") == true)
+            #expect(d.isClosed())
+        }
+        let get = try #require(client.request("GET demo"))
+        let parts = get.split(separator: " ")
+        #expect(parts.count == 3 && parts[0] == "OK" && Int(parts[2])! > 3500)
+        #expect(client.request("header demo") == "OK Authorization: Bearer \(parts[1])")
+        #expect(client.request("PING") == "OK PONG")
+        #expect(client.request("VERSION")?.hasPrefix("OK tokend ") == true)
+        #expect(client.request("LIST") == "OK broken demo")
+        #expect(client.request("GET nope")?.hasPrefix("ERR unknown-profile") == true)
+        #expect(client.request("FROB")?.hasPrefix("ERR bad-request") == true)
+        let broken = try #require(client.request("GET broken"))
+        #expect(broken.hasPrefix("ERR unavailable ") && broken.contains("invalid_client: Client authentication failed"))
+        let status = try #require(client.request("STATUS demo"))
+        #expect(status.hasPrefix("OK {\"version\":") && status.contains("\"state\":\"fresh\""))
+        // REFRESH right after a fetch reuses the young token.
+        #expect(client.request("REFRESH demo")?.hasPrefix("OK \(parts[1]) ") == true)
+        // Pipelining: 100 requests in one write, answered in order; CR LF tolerated.
+        client.send(String(repeating: "PING\r\nGET demo\n", count: 50))
+        for i in 0..<100 {
+            let line = client.readLine()
+            #expect(i % 2 == 0 ? line == "OK PONG" : line?.hasPrefix("OK \(parts[1]) ") == true)
+        }
+        // 4096 bytes are accepted (as a bad request), 4097 are refused and the connection closed.
+        #expect(client.request("GET " + String(repeating: "a", count: 4092))?.hasPrefix("ERR bad-request") == true)
+        #expect(client.request("GET " + String(repeating: "a", count: 4093)) == "ERR too-long request line longer than 4096 bytes")
+        #expect(client.isClosed())
+        // QUIT
+        let quitter = try LineClient(path: daemon.socket)
+        #expect(quitter.request("QUIT") == "OK BYE")
+        #expect(quitter.isClosed())
+        // SIGTERM: exit 0 and the socket file is gone.
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
+    }
+
+    @Test func renewsAShortLivedTokenWithNoGap() async throws {
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 3))
+        defer { Task { try? await idp.shutdown() } }
+        let daemon = try DaemonProcess(config: profileConfig("short", url: idp.tokenURL, extra: "renew_at = 0.5\njitter = 0.05"))
+        #expect(daemon.waitReady())
+        let client = try LineClient(path: daemon.socket)
+        let started = Date()
+        var tokens = Set<String>()
+        while Date().timeIntervalSince(started) < 6.5 {
+            let answer = try #require(client.request("GET short"))
+            #expect(answer.hasPrefix("OK "), "gap in validity: \(answer)")
+            tokens.insert(String(answer.split(separator: " ")[1]))
+            _ = poll(nil, 0, 100)  // pace the client, not a synchronisation
+        }
+        #expect(idp.requests.count >= 4)  // first fetch + at least three renewals
+        #expect(tokens.count >= 4)
+        daemon.stop()
+    }
+
+    @Test func tokenctlExitStatuses() async throws {
+        let idp = try await TestIdP.start()
+        defer { Task { try? await idp.shutdown() } }
+        let daemon = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL)
+            + profileConfig("down", url: "http://127.0.0.1:1/t", extra: "timeout = \"1s\""))
+        #expect(daemon.waitReady())
+        let (ok, token, _) = try tokenctl(["get", "demo"], socket: daemon.socket)
+        #expect(ok == 0 && token.count > 20 && !token.contains(" "))
+        let (jsonStatus, json, _) = try tokenctl(["get", "demo", "--json"], socket: daemon.socket)
+        #expect(jsonStatus == 0 && json.contains("\"token_type\":\"Bearer\""))
+        #expect(try tokenctl(["ping"], socket: daemon.socket).1 == "PONG\n")
+        #expect(try tokenctl(["get", "nope"], socket: daemon.socket).0 == 1)
+        let (down, _, downError) = try tokenctl(["get", "down"], socket: daemon.socket)
+        #expect(down == 75 && downError.hasPrefix("tokenctl: "))
+        #expect(try tokenctl(["get", "bad/name"], socket: daemon.socket).0 == 64)
+        #expect(try tokenctl(["status"], socket: daemon.socket).0 == 0)
+        #expect(try tokenctl(["ping"], socket: daemon.directory + "/absent.sock").0 == 69)
+        daemon.stop()
+    }
+
+    @Test func accessControlByPeerCredentials() async throws {
+        guard getuid() == 0 else { Issue.record("this test needs root to run a client as nobody"); return }
+        let idp = try await TestIdP.start()
+        defer { Task { try? await idp.shutdown() } }
+        let dir = temporaryDirectory()
+        chmod(dir, 0o755)
+        let daemon = try DaemonProcess(config: "socket_mode = \"0666\"\n" + profileConfig("open", url: idp.tokenURL)
+            + profileConfig("secret", url: idp.tokenURL, extra: "allow_uids = [0]"), directory: dir)
+        #expect(daemon.waitReady())
+        let tokenctlPath = productsDirectory + "/tokenctl"
+        func asNobody(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", tokenctlPath, "--socket", daemon.socket] + args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = Pipe()
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        #expect(try asNobody(["get", "secret"]).0 == 77)
+        #expect(try asNobody(["get", "open"]).0 == 0)
+        #expect(try asNobody(["list"]).1 == "open\n")
+        #expect(try tokenctl(["list"], socket: daemon.socket).1 == "open\nsecret\n")
+        daemon.stop()
+        #expect(daemon.log.contains("access denied"))
+    }
+
+    @Test func checkExitCodes() throws {
+        let dir = temporaryDirectory()
+        let good = dir + "/good.toml", bad = dir + "/bad.toml"
+        try profileConfig("p", url: "https://idp.example.com/t").write(toFile: good, atomically: true, encoding: .utf8)
+        try (profileConfig("p", url: "https://idp.example.com/t") + "client_secert_file = \"x\"\n").write(toFile: bad, atomically: true, encoding: .utf8)
+        func run(_ path: String) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: productsDirectory + "/tokend")
+            p.arguments = ["--check", "--config", path]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = Pipe()
+            try p.run()
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        #expect(try run(good).0 == 0)
+        let (status, message) = try run(bad)
+        #expect(status == 78 && message.contains("client_secert_file") && message.contains("unknown key"))
+        #expect(try run(dir + "/absent.toml").0 == 78)
+    }
+
+    @Test func alreadyRunningIsRefusedAndAStaleSocketReplaced() async throws {
+        let idp = try await TestIdP.start()
+        defer { Task { try? await idp.shutdown() } }
+        let first = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL))
+        #expect(first.waitReady())
+        let second = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL), directory: first.directory)
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus != 0)
+        #expect(second.log.contains("already running"))
+        first.signal(SIGKILL)
+        first.process.waitUntilExit()
+        #expect(FileManager.default.fileExists(atPath: first.socket))  // stale
+        let third = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL), directory: first.directory)
+        #expect(third.waitReady())
+        #expect(try LineClient(path: third.socket).request("PING") == "OK PONG")
+        third.stop()
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Glibc
+
+/// Where `swift build` put tokend and tokenctl.
+let productsDirectory: String = {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = exe.deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokend").path), dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.path
+}()
+
+func temporaryDirectory() -> String {
+    var template = Array("/tmp/tokend-test.XXXXXX".utf8CString)
+    return String(cString: mkdtemp(&template)!)
+}
+
+/// A blocking line client on a Unix socket, with a deadline on every read.
+final class LineClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let r = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if r != 0 { close(fd); throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// The next line without LF, or nil on EOF or timeout.
+    func readLine(timeout: Double = 10) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let i = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<i], as: UTF8.self)
+                buffer.removeFirst(i + 1)
+                return line
+            }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return nil }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(left * 1000)) <= 0 { return nil }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return nil }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    func request(_ line: String) -> String? {
+        send(line + "\n")
+        return readLine()
+    }
+
+    /// True when the daemon closed the connection (EOF) within `timeout`.
+    func isClosed(timeout: Double = 5) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(timeout * 1000)) > 0 else { return false }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 0
+    }
+}
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+final class NotifyListener {
+    let path: String
+    let fd: Int32
+
+    init(directory: String) {
+        path = directory + "/notify-\(UInt32.random(in: 0...UInt32.max)).sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    deinit { close(fd); unlink(path) }
+
+    /// The next datagram, or nil after `timeout`.
+    func next(timeout: Double = 10) -> String? {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(timeout * 1000)) > 0 else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: chunk[0..<n], as: UTF8.self) : nil
+    }
+
+    /// Waits for a datagram containing `fragment`; returns it.
+    func await(_ fragment: String, timeout: Double = 15) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while deadline.timeIntervalSinceNow > 0 {
+            if let message = next(timeout: deadline.timeIntervalSinceNow), message.contains(fragment) { return message }
+        }
+        return nil
+    }
+}
+
+/// A real tokend process on a configuration file, started and awaited
+/// through its own READY=1 notification (no sleeping).
+final class DaemonProcess {
+    let directory: String
+    let socket: String
+    let process = Process()
+    let notify: NotifyListener
+    let stderrPipe = Pipe()
+
+    init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil) throws {
+        self.directory = directory ?? temporaryDirectory()
+        socket = self.directory + "/tokend.sock"
+        let configPath = self.directory + "/tokend.toml"
+        try ("socket = \"\(socket)\"\n" + config).write(toFile: configPath, atomically: true, encoding: .utf8)
+        chmod(configPath, 0o600)
+        notify = NotifyListener(directory: self.directory)
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/tokend")
+        process.arguments = ["--config", configPath]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        env.removeValue(forKey: "JOURNAL_STREAM")
+        for (k, v) in extraEnvironment { env[k] = v }
+        process.environment = env
+        process.standardError = stderrPipe
+        try process.run()
+    }
+
+    var configPath: String { directory + "/tokend.toml" }
+
+    func waitReady() -> Bool { notify.await("READY=1") != nil }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning { signal(SIGTERM) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    var log: String {
+        String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self)
+    }
+
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+    }
+}
+
+/// Runs tokenctl; returns (status, stdout, stderr).
+func tokenctl(_ arguments: [String], socket: String?) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: productsDirectory + "/tokenctl")
+    process.arguments = (socket.map { ["--socket", $0] } ?? []) + arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+}
+
+func profileConfig(_ name: String, url: String, id: String = "demo", secret: String = "demo-secret", extra: String = "") -> String {
+    "\n[profile.\(name)]\ntoken_url = \"\(url)\"\nclient_id = \"\(id)\"\nclient_secret = \"\(secret)\"\n\(extra)\n"
+}
