@@ -53,8 +53,10 @@ test:
 dev:
 	./scripts/dev.sh
 
+# TOKEND_BIN: the tokend binary whose path the verified units name (default:
+# the first of .build/debug, .build-release/release, .build/release).
 check-units:
-	tests/check-units.sh
+	tests/check-units.sh $(TOKEND_BIN)
 
 bench:
 	./scripts/bench.sh
@@ -88,6 +90,18 @@ install: release
 	else \
 		$(INSTALL) -m 0640 config/tokend.toml "$(DESTDIR)$(SYSCONFDIR)/tokend/tokend.toml"; \
 		echo "installed the example configuration $(DESTDIR)$(SYSCONFDIR)/tokend/tokend.toml"; \
+	fi; \
+	if command -v systemd-analyze >/dev/null 2>&1; then \
+		check="$$(mktemp -d)"; \
+		for u in tokend.service tokend.socket; do \
+			sed -e 's|/usr/local/bin/|$(DESTDIR)$(BINDIR)/|g' "systemd/$$u" > "$$check/$$u"; \
+		done; \
+		if (cd "$$check" && systemd-analyze verify tokend.socket tokend.service); then \
+			echo "systemd-analyze verify: the installed units load"; \
+		else \
+			rm -rf "$$check"; echo "make install: systemd-analyze verify failed on the installed units" >&2; exit 1; \
+		fi; \
+		rm -rf "$$check"; \
 	fi; \
 	if [ -z "$(DESTDIR)" ] && getent group tokend >/dev/null 2>&1; then \
 		chgrp tokend "$(SYSCONFDIR)/tokend" "$(SYSCONFDIR)/tokend/tokend.toml"; \
