@@ -1,24 +1,10 @@
+import TokendProtocol
+
 /// Just enough JSON writing for token and error bodies. Members are kept in
 /// the order given so bodies are deterministic and readable in test failures.
 enum JSONText {
     /// `text` as a quoted, escaped JSON string.
-    static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ text: String) -> String { JSONWriter.quoted(text) }
 
     /// A number: integer digits when whole (so 3600 is not `3600.0`), else
     /// Swift's shortest round-tripping form, which is valid JSON.

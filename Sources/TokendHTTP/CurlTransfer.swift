@@ -1,6 +1,7 @@
 import CCurlShim
 import Glibc
 import TokendCore
+import TokendProtocol
 
 /// The raw outcome of one HTTP exchange.
 public enum TransferOutcome: Sendable {
@@ -121,7 +122,7 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
             }
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            return .failed(message: AnswerLineSafe.oneLine(message), sentAt: sentAt)
+            return .failed(message: AnswerLine.oneLine(message), sentAt: sentAt)
         }
         var status = 0
         tokend_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -146,12 +147,6 @@ private final class ResponseCollector {
               zip(line.prefix(name.count), name).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) }) else { return }
         let value = String(decoding: line.dropFirst(name.count), as: UTF8.self)
         retryAfter = value.trimmingCharacters(whereIn: " \t\r\n")
-    }
-}
-
-enum AnswerLineSafe {
-    static func oneLine(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(300).map(Character.init))
     }
 }
 

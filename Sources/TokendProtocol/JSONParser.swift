@@ -148,7 +148,6 @@ public struct JSONParser {
 
     private mutating func string() throws(Failure) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
         var runStart = index
         var result = ""
         func flushRun(_ parser: JSONParser, _ end: Int, into result: inout String) throws(Failure) {
@@ -164,7 +163,6 @@ public struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 try flushRun(self, index, into: &result)
                 index += 1
-                result.unicodeScalars.append(contentsOf: scalars)
                 return result
             }
             if byte < 0x20 { throw failure("control character in string") }

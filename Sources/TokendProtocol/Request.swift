@@ -9,6 +9,20 @@ public enum Request: Equatable, Sendable {
     case version
     case quit
 
+    /// The verb as the protocol spells it, for log lines.
+    public var verb: String {
+        switch self {
+        case .get: "GET"
+        case .header: "HEADER"
+        case .refresh: "REFRESH"
+        case .status: "STATUS"
+        case .list: "LIST"
+        case .ping: "PING"
+        case .version: "VERSION"
+        case .quit: "QUIT"
+        }
+    }
+
     /// The profile the request names, if any.
     public var profile: String? {
         switch self {

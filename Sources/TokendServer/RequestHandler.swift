@@ -197,7 +197,7 @@ final class RequestHandler: ChannelDuplexHandler {
         guard mayRead(profile) else {
             var metadata = peerMetadata
             metadata["profile"] = .string(name)
-            metadata["request"] = .string(verbName(verb))
+            metadata["request"] = .string(verb.verb)
             server.logger.notice("access denied", metadata: metadata)
             write(.error(.denied, "you may not read profile \(name)"), context: context)
             return nil
@@ -304,18 +304,5 @@ final class RequestHandler: ChannelDuplexHandler {
     private var peerMetadata: Logger.Metadata {
         guard let peer else { return [:] }
         return ["uid": .stringConvertible(peer.uid), "pid": .stringConvertible(peer.pid)]
-    }
-
-    private func verbName(_ request: Request) -> String {
-        switch request {
-        case .get: "GET"
-        case .header: "HEADER"
-        case .refresh: "REFRESH"
-        case .status: "STATUS"
-        case .list: "LIST"
-        case .ping: "PING"
-        case .version: "VERSION"
-        case .quit: "QUIT"
-        }
     }
 }
