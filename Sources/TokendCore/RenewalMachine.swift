@@ -91,11 +91,17 @@ public struct RenewalMachine {
             actions.append(.answer(id, .token(answer)))
             return actions
         }
-        waiters.append(Waiter(id: id, deadline: now + policy.waitLimit))
         // Client demand never makes tokend ask sooner than its back-off allows.
         if !fetchInFlight, consecutiveFailures == 0 || (nextAttempt.map { now >= $0 } ?? true) {
             nextAttempt = now
         }
+        // Nothing in flight and no attempt due before the client would give
+        // up: waiting cannot help, so say why now rather than after `timeout`.
+        if !fetchInFlight, let due = nextAttempt, due > now + policy.waitLimit, let lastError {
+            actions.append(.answer(id, .unavailable("no valid token; last error: \(lastError); next attempt in \(due - now)")))
+            return actions
+        }
+        waiters.append(Waiter(id: id, deadline: now + policy.waitLimit))
         reconcile(now: now, into: &actions)
         return actions
     }

@@ -13,7 +13,7 @@ final class ProfileRunner {
     private let client: TokenEndpointClient
     private var logger: Logger
     private var machine: RenewalMachine
-    private var waiters: [WaiterID: EventLoopPromise<DemandOutcome>] = [:]
+    private var waiters: [WaiterID: PendingDemand] = [:]
     private var nextWaiter: UInt64 = 0
     private var wakeTarget: Instant?
     private var wakeTask: Scheduled<Void>?
@@ -40,16 +40,18 @@ final class ProfileRunner {
         run(machine.start(now: BootClock.now(), prefetch: configuration.prefetch))
     }
 
-    /// Stops renewing; clients still waiting are told the profile is gone.
-    func stop() {
+    /// Stops renewing and returns the clients still waiting,
+    /// for the caller to hand over to a replacement or to answer.
+    func stop() -> [PendingDemand] {
         loop.preconditionInEventLoop()
         stopped = true
         wakeTask?.cancel()
         wakeTask = nil
         handle.slot.publish(nil)
-        for promise in waiters.values { promise.succeed(.unknownProfile) }
+        let pending = Array(waiters.values)
         waiters.removeAll()
         client.shutdown()
+        return pending
     }
 
     func demand(_ demand: Demand) -> EventLoopFuture<DemandOutcome> {
@@ -58,7 +60,7 @@ final class ProfileRunner {
         nextWaiter += 1
         let id = WaiterID(nextWaiter)
         let promise = loop.makePromise(of: DemandOutcome.self)
-        waiters[id] = promise
+        waiters[id] = PendingDemand(demand: demand, promise: promise)
         run(machine.demand(id, demand, now: BootClock.now()))
         return promise.futureResult
     }
@@ -87,7 +89,7 @@ final class ProfileRunner {
             case .publish(let held):
                 handle.slot.publish(held.map(ServedToken.init))
             case .answer(let id, let answer):
-                guard let promise = waiters.removeValue(forKey: id) else { continue }
+                guard let promise = waiters.removeValue(forKey: id)?.promise else { continue }
                 switch answer {
                 case .token(let held):
                     // Reuse the published object when it is the same token.

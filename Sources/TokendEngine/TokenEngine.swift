@@ -25,6 +25,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         loop.submit { [self] in
             var summary = ReloadSummary()
             var next: [String: ProfileRunner] = [:]
+            var handedOver: [(String, [PendingDemand])] = []
             for profile in profiles {
                 if let existing = runners[profile.name], existing.configuration == profile {
                     next[profile.name] = existing
@@ -32,7 +33,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                     continue
                 }
                 if let existing = runners[profile.name] {
-                    existing.stop()
+                    handedOver.append((profile.name, existing.stop()))
                     summary.changed.append(profile.name)
                 } else {
                     summary.added.append(profile.name)
@@ -40,12 +41,16 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger)
             }
             for (name, runner) in runners where next[name] == nil {
-                runner.stop()
+                for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
                 summary.removed.append(name)
             }
             runners = next
             directory.replace(next.values.map(\.handle))
             for name in summary.added + summary.changed { next[name]?.start() }
+            // Clients waiting on a changed profile wait on its new configuration.
+            for (name, pending) in handedOver {
+                for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
+            }
             return summary
         }
     }
@@ -85,7 +90,9 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     /// Stops every profile.
     public func shutdown() -> EventLoopFuture<Void> {
         loop.submit { [self] in
-            for runner in runners.values { runner.stop() }
+            for runner in runners.values {
+                for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
+            }
             runners.removeAll()
             directory.replace([])
         }

@@ -126,6 +126,17 @@ struct MachineDriver {
         else { Issue.record("waiter 2 not answered with unavailable") }
     }
 
+    @Test func aClientIsToldAtOnceWhenNoAttemptIsDueBeforeItsTimeout() throws {
+        var d = MachineDriver(policy: RenewalPolicy(retryMin: .seconds(60 as Int64), retryMax: .seconds(60 as Int64), waitLimit: .seconds(10 as Int64)))
+        d.apply(d.machine.start(now: d.now, prefetch: true))
+        d.fail("invalid_client: Client authentication failed")
+        // The retry is at least 30 s away (full jitter over 60 s, unit 0.5): no waiting.
+        d.apply(d.machine.demand(WaiterID(1), .token(minTTL: nil), now: d.now))
+        guard case .unavailable(let message) = d.answers[WaiterID(1)] else { Issue.record("not answered at once"); return }
+        #expect(message.hasPrefix("no valid token; last error: invalid_client: Client authentication failed; next attempt in "))
+        #expect(d.machine.waiterCount == 0 && d.fetchesStarted == 1)
+    }
+
     @Test func aTokenIsNeverServedAtOrAfterItsExpiryAndOutagesAreRiddenOut() throws {
         var d = MachineDriver(policy: RenewalPolicy(retryMin: .seconds(1 as Int64), retryMax: .seconds(4 as Int64)))
         d.apply(d.machine.start(now: d.now, prefetch: true))

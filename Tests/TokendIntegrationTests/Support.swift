@@ -17,7 +17,7 @@ func temporaryDirectory() -> String {
 }
 
 /// A blocking line client on a Unix socket, with a deadline on every read.
-final class LineClient {
+final class LineClient: @unchecked Sendable {  // one thread at a time
     let fd: Int32
     private var buffer: [UInt8] = []
 
@@ -38,7 +38,8 @@ final class LineClient {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a daemon that closed the connection must not SIGPIPE the test.
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n <= 0 { return }
             offset += n
         }
@@ -182,4 +183,101 @@ func tokenctl(_ arguments: [String], socket: String?) throws -> (Int32, String, 
 
 func profileConfig(_ name: String, url: String, id: String = "demo", secret: String = "demo-secret", extra: String = "") -> String {
     "\n[profile.\(name)]\ntoken_url = \"\(url)\"\nclient_id = \"\(id)\"\nclient_secret = \"\(secret)\"\n\(extra)\n"
+}
+
+/// A TCP listener on 127.0.0.1 that never accepts: connections complete in
+/// the kernel's backlog and no answer ever comes, like a wedged IdP.
+final class BlackHoleServer {
+    let fd: Int32
+    let port: UInt16
+
+    init() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length)
+                listen(fd, 16)
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    var url: String { "http://127.0.0.1:\(port)/token" }
+
+    deinit { close(fd) }
+}
+
+/// CLOCK_MONOTONIC in microseconds, the clock of `MONOTONIC_USEC=`.
+func monotonicMicroseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+}
+
+/// A child started with posix_spawn and reaped with waitpid. Foundation's
+/// `Process` cannot watch a child that closes every inherited descriptor
+/// (as `systemd-socket-activate` does before it execs): it believes the
+/// child gone and blocks in `waitpid`.
+final class SpawnedProcess {
+    let pid: pid_t
+    /// The read end of the child's stderr.
+    let stderr: Int32
+    private var status: Int32?
+
+    init(_ path: String, _ arguments: [String]) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, path, &actions, nil, argv, environ)
+        close(fds[1])
+        guard result == 0 else { close(fds[0]); throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EIO) }
+        pid = child
+        stderr = fds[0]
+    }
+
+    /// Waits for the child to exit; its exit status, or 128 + signal.
+    @discardableResult
+    func wait() -> Int32 {
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0, errno == EINTR {}
+        let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = code
+        return code
+    }
+
+    /// Reads stderr until it contains `fragment` (true), or EOF or `timeout` (false).
+    func awaitStderr(containing fragment: String, timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var text = ""
+        while deadline.timeIntervalSinceNow > 0 {
+            var p = pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(deadline.timeIntervalSinceNow * 1000)) > 0 else { return false }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { read(stderr, $0.baseAddress, $0.count) }
+            if n <= 0 { return false }
+            text += String(decoding: chunk[0..<n], as: UTF8.self)
+            if text.contains(fragment) { return true }
+        }
+        return false
+    }
+
+    deinit {
+        if status == nil { kill(pid, SIGKILL); wait() }
+        close(stderr)
+    }
 }
