@@ -107,7 +107,8 @@ let package = Package(
         .executableTarget(
             name: "tokend-bench",
             dependencies: [
-                "TokendProtocol",
+                "TestIdP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

@@ -61,6 +61,10 @@ final class Daemon {
         for warning in loaded.warnings { logger.warning("\(warning)") }
         var configuration = loaded.configuration
 
+        let descriptors = DescriptorLimit.raise(toServe: configuration.maxConnections)
+        if descriptors < UInt64(configuration.maxConnections) + DescriptorLimit.reserve {
+            logger.warning("the descriptor limit (\(descriptors)) is below max_connections (\(configuration.maxConnections)); raise LimitNOFILE=")
+        }
         CurlTransfer.globalInit()
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -1,0 +1,189 @@
+import Foundation
+import Glibc
+import TestIdP
+
+/// `tokend-bench abuse`: hostile and careless clients all at once. A fresh
+/// well-behaved client must get its token within 1 s throughout, and the
+/// daemon's descriptors and memory must come back once they leave.
+struct AbuseRun {
+    var tokend: String
+    var duration: Double
+    var holders = 500
+    var pipeliners = 8
+
+    final class Counters: @unchecked Sendable {
+        let lock = NSLock()
+        var counts: [String: Int] = [:]
+        var problems: [String] = []
+        func add(_ key: String, _ n: Int = 1) { lock.withLock { counts[key, default: 0] += n } }
+        func problem(_ text: String) { lock.withLock { if problems.count < 50 { problems.append(text) } } }
+    }
+
+    func run() async throws -> Bool {
+        BenchFiles.raiseDescriptorLimit()
+        let idp = try await TestIdP.start()
+        defer { Task { try? await idp.shutdown() } }
+        let daemon = try DaemonUnderTest(tokend: tokend, directory: BenchFiles.temporaryDirectory(), configuration: """
+            log_level = "warning"
+            [profile.demo]
+            token_url = "\(idp.tokenURL)"
+            client_id = "demo"
+            client_secret = "demo-secret"
+
+            """)
+        let socket = daemon.socket
+        let probe = daemon.probe
+        guard let first = UnixClient.connect(socket), first.request("GET demo")?.hasPrefix("OK ") == true else {
+            throw BenchFailure("no first token; see \(daemon.logPath)")
+        }
+        first.close()
+        Clocks.sleep(seconds: 1)
+        let idleDescriptors = probe.openDescriptors
+        let idleRSS = probe.residentBytes
+        let counters = Counters()
+        let deadline = Clocks.monotonic() + UInt64(duration * 1e9)
+        let group = DispatchGroup()
+        func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+            group.enter()
+            let thread = Thread { body(); group.leave() }
+            thread.name = name
+            thread.start()
+        }
+        let running: @Sendable () -> Bool = { Clocks.monotonic() < deadline }
+
+        // 500 simultaneous connections, held open and silent.
+        var held: [UnixClient] = []
+        for _ in 0..<holders { if let c = UnixClient.connect(socket) { held.append(c) } }
+        counters.add("held connections", held.count)
+        // Clients that pipeline without ever reading.
+        var stuffed: [Int32] = []
+        for _ in 0..<pipeliners {
+            guard let fd = UnixClient.connectDescriptor(socket) else { continue }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let line = Array(String(repeating: "GET demo\n", count: 1000).utf8)
+            var sent = 0
+            while sent < 100_000 {
+                let n = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                sent += n / 9
+            }
+            counters.add("requests pipelined and never read", sent)
+            stuffed.append(fd)
+        }
+
+        // The well-behaved probe: a fresh connection every 50 ms.
+        let probeLatencies = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 1)
+        probeLatencies[0] = 0
+        defer { probeLatencies.deallocate() }
+        nonisolated(unsafe) let worst = probeLatencies
+        spawn("probe") {
+            while running() {
+                let start = Clocks.monotonic()
+                let answer = UnixClient.connect(socket).flatMap { c -> String? in defer { c.close() }; return c.request("GET demo", timeout: 5) }
+                let took = Clocks.monotonic() - start
+                counters.add("probe requests")
+                if worst[0] < took { worst[0] = took }
+                if answer?.hasPrefix("OK ") != true { counters.problem("the probe got \(answer ?? "no answer")") }
+                if took > 1_000_000_000 { counters.problem("the probe waited \(Report.microseconds(took))") }
+                Clocks.sleep(seconds: 0.05)
+            }
+        }
+        spawn("garbage") {
+            var seed: UInt64 = 0x9E3779B97F4A7C15
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            while running() {
+                guard let c = UnixClient.connect(socket) else { counters.problem("garbage client could not connect"); continue }
+                for i in bytes.indices {
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    bytes[i] = UInt8(truncatingIfNeeded: seed >> 56)
+                }
+                bytes.withUnsafeBytes { _ = c.write($0) }
+                _ = c.awaitClose(timeout: 0.2)
+                c.close()
+                counters.add("binary garbage clients")
+            }
+        }
+        spawn("invalid-utf8") {
+            while running() {
+                guard let c = UnixClient.connect(socket) else { continue }
+                let answer = [0x47, 0x45, 0x54, 0x20, 0xFF, 0xFE, 0xC0, 0x0A].withUnsafeBytes { c.write($0) } ? c.readLine(timeout: 5) : nil
+                if answer?.hasPrefix("ERR ") != true { counters.problem("invalid UTF-8 got \(answer ?? "no answer")") }
+                c.close()
+                counters.add("invalid UTF-8 requests")
+            }
+        }
+        spawn("long-lines") {
+            let megabyte = [UInt8](repeating: UInt8(ascii: "A"), count: 1 << 20)
+            while running() {
+                guard let c = UnixClient.connect(socket) else { continue }
+                _ = megabyte.withUnsafeBytes { c.write($0) }  // the daemon may close before all of it is sent
+                let answer = c.readLine(timeout: 5)
+                if answer?.hasPrefix("ERR too-long") != true { counters.problem("a 1 MiB line got \(answer ?? "no answer")") }
+                if !c.awaitClose(timeout: 5) { counters.problem("a 1 MiB line did not close the connection") }
+                c.close()
+                counters.add("1 MiB lines")
+            }
+        }
+        spawn("half-close") {
+            while running() {
+                guard let c = UnixClient.connect(socket) else { continue }
+                c.write("GET demo\nPING\n")
+                c.shutdownWrite()
+                let a = c.readLine(timeout: 5), b = c.readLine(timeout: 5)
+                if a?.hasPrefix("OK ") != true || b != "OK PONG" { counters.problem("a half-closed client got \(a ?? "nothing"), \(b ?? "nothing")") }
+                if !c.awaitClose(timeout: 5) { counters.problem("a half-closed connection was not closed") }
+                c.close()
+                counters.add("half-closed clients")
+            }
+        }
+        spawn("vanish") {
+            var n = 0
+            while running() {
+                guard let c = UnixClient.connect(socket) else { continue }
+                if n % 2 == 0 { c.write("GET de") } else { c.write("GET demo\n") }
+                c.close()
+                n += 1
+                counters.add("connect-and-vanish clients")
+            }
+        }
+        group.wait()
+        let worstProbe = worst[0]
+        held.forEach { $0.close() }
+        stuffed.forEach { close($0) }
+
+        // Descriptors must come back to the idle level (nothing to await but /proc).
+        var descriptors = probe.openDescriptors
+        let settleDeadline = Clocks.monotonic() + 10_000_000_000
+        while descriptors > idleDescriptors, Clocks.monotonic() < settleDeadline {
+            Clocks.sleep(seconds: 0.1)
+            descriptors = probe.openDescriptors
+        }
+        let rssAfter = probe.residentBytes
+        if descriptors > idleDescriptors { counters.problem("descriptors: \(descriptors) after the abuse, \(idleDescriptors) idle") }
+        if rssAfter > idleRSS + 16 * 1_048_576 { counters.problem("resident memory \(Report.mebibytes(rssAfter)) after, \(Report.mebibytes(idleRSS)) idle") }
+        guard let last = UnixClient.connect(socket), last.request("GET demo")?.hasPrefix("OK ") == true else {
+            throw BenchFailure("tokend no longer serves after the abuse; see \(daemon.logPath)")
+        }
+        last.close()
+        let status = daemon.stop()
+        if status != 0 { counters.problem("tokend exited with status \(status)") }
+
+        print("")
+        print("Abuse run: \(Report.fixed(duration, 0)) s")
+        print("")
+        print("| measure | result |")
+        print("| --- | --- |")
+        for (key, value) in counters.lock.withLock({ counters.counts }).sorted(by: { $0.key < $1.key }) {
+            print("| \(key) | \(Report.thousands(Double(value))) |")
+        }
+        print("| slowest fresh-client GET | \(Report.microseconds(worstProbe)) (target < 1 s) |")
+        print("| descriptors idle → after | \(idleDescriptors) → \(descriptors) |")
+        print("| RSS idle → after | \(Report.mebibytes(idleRSS)) → \(Report.mebibytes(rssAfter)) |")
+        let problems = counters.lock.withLock { counters.problems }
+        print("| problems | \(problems.count) |")
+        for p in problems { print("PROBLEM: \(p)") }
+        print("")
+        print("tokend exit status \(status); its log: \(daemon.logPath)")
+        return problems.isEmpty
+    }
+}

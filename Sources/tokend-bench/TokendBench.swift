@@ -1,0 +1,55 @@
+import ArgumentParser
+import Glibc
+
+/// Load, chaos and abuse runs against a real tokend (issue 6).
+@main
+struct TokendBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokend-bench",
+        abstract: "Measure and stress a real tokend on the test IdP.",
+        subcommands: [Perf.self, Chaos.self, Abuse.self])
+
+    struct Binaries: ParsableArguments {
+        @Option(help: "The tokend binary to run.")
+        var tokend: String = "tokend"
+        @Option(help: "The tokenctl binary to time.")
+        var tokenctl: String = "tokenctl"
+    }
+
+    struct Perf: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Throughput, latency, memory, CPU and one-shot client timings.")
+        @OptionGroup var binaries: Binaries
+        @Option(help: "Requests in the long 64-connection run.") var requests: UInt64 = 10_000_000
+        @Option(help: "Seconds of idle CPU measurement.") var idleSeconds: Double = 60
+        @Option(help: "Runs of each one-shot client.") var runs: Int = 200
+
+        func run() async throws {
+            let ok = try await PerformanceRun(tokend: binaries.tokend, tokenctl: binaries.tokenctl, totalRequests: requests,
+                                              idleSeconds: idleSeconds, commandRuns: runs).run()
+            if !ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Chaos: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clients against a faulty IdP: tokens never served expired.")
+        @OptionGroup var binaries: Binaries
+        @Option(help: "Seconds to run.") var duration: Double = 120
+        @Option(help: "Client threads issuing GET continuously.") var clients: Int = 32
+
+        func run() async throws {
+            let ok = try await ChaosRun(tokend: binaries.tokend, duration: duration, clients: clients).run()
+            if !ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Abuse: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hostile and careless clients: service continues, resources come back.")
+        @OptionGroup var binaries: Binaries
+        @Option(help: "Seconds of abuse.") var duration: Double = 20
+
+        func run() async throws {
+            let ok = try await AbuseRun(tokend: binaries.tokend, duration: duration).run()
+            if !ok { throw ExitCode(1) }
+        }
+    }
+}
