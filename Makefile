@@ -7,7 +7,8 @@
 #   make check-units      tests/check-units.sh (systemd-analyze verify + security)
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
-#   make bench | chaos | fuzz
+#   make bench | chaos | abuse   release build, then tokend-bench (issue 6)
+#   make fuzz | test-sanitize
 #
 # Variables (make VAR=value): PREFIX DESTDIR BINDIR DOCDIR UNITDIR SYSUSERSDIR
 # TMPFILESDIR SYSCONFDIR SCRATCH_PATH SWIFT. See docs/OPERATIONS.md.
@@ -37,7 +38,7 @@ SWIFT_RELEASE_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH_
 UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
            -e 's|/usr/local/share/doc/tokend/|$(DOCDIR)/|g'
 
-.PHONY: all debug release test dev check-units install uninstall bench chaos fuzz
+.PHONY: all debug release test dev check-units install uninstall bench chaos abuse fuzz test-sanitize
 
 all: debug
 
@@ -59,10 +60,13 @@ check-units:
 	tests/check-units.sh $(TOKEND_BIN)
 
 bench:
-	./scripts/bench.sh
+	./scripts/bench.sh perf
 
 chaos:
-	./scripts/chaos.sh
+	./scripts/bench.sh chaos
+
+abuse:
+	./scripts/bench.sh abuse
 
 fuzz:
 	./scripts/fuzz.sh

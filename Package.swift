@@ -113,6 +113,14 @@ let package = Package(
             ]
         ),
 
+        // libFuzzer targets (scripts/fuzz.sh builds them with -sanitize=fuzzer
+        // and -DFUZZING); in a normal build each replays files given to it.
+        .target(name: "CLibFuzzer"),
+        .target(name: "FuzzReplay", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "fuzz-request-line", dependencies: ["FuzzReplay", "TokendProtocol"]),
+        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzReplay", "TokendCore", "TokendProtocol"]),
+        .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
+
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendProtocol"]),
         .testTarget(

@@ -5,8 +5,21 @@ public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
-    public static func seconds(_ s: Int64) -> TimeSpan { TimeSpan(nanoseconds: s * 1_000_000_000) }
-    public static func seconds(_ s: Double) -> TimeSpan { TimeSpan(nanoseconds: Int64((s * 1e9).rounded())) }
+    /// Conversions saturate at ±292 years rather than trap: their input may
+    /// come from an IdP's answer.
+    public static func seconds(_ s: Int64) -> TimeSpan {
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        return TimeSpan(nanoseconds: overflow ? (s < 0 ? .min : .max) : ns)
+    }
+    public static func seconds(_ s: Double) -> TimeSpan { TimeSpan(saturating: s * 1e9) }
+
+    /// Rounds `nanoseconds`, saturating at the ends of `Int64`; NaN is zero.
+    init(saturating nanoseconds: Double) {
+        if nanoseconds.isNaN { self.nanoseconds = 0 }
+        else if nanoseconds >= 9_223_372_036_854_775_807.0 { self.nanoseconds = .max }
+        else if nanoseconds <= -9_223_372_036_854_775_808.0 { self.nanoseconds = .min }
+        else { self.nanoseconds = Int64(nanoseconds.rounded()) }
+    }
     public static func milliseconds(_ ms: Int64) -> TimeSpan { TimeSpan(nanoseconds: ms * 1_000_000) }
     public static let zero = TimeSpan(nanoseconds: 0)
 
@@ -18,7 +31,7 @@ public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible 
     public static func < (a: TimeSpan, b: TimeSpan) -> Bool { a.nanoseconds < b.nanoseconds }
     public static func + (a: TimeSpan, b: TimeSpan) -> TimeSpan { TimeSpan(nanoseconds: a.nanoseconds &+ b.nanoseconds) }
     public static func - (a: TimeSpan, b: TimeSpan) -> TimeSpan { TimeSpan(nanoseconds: a.nanoseconds &- b.nanoseconds) }
-    public static func * (a: TimeSpan, f: Double) -> TimeSpan { TimeSpan(nanoseconds: Int64((Double(a.nanoseconds) * f).rounded())) }
+    public static func * (a: TimeSpan, f: Double) -> TimeSpan { TimeSpan(saturating: Double(a.nanoseconds) * f) }
 
     /// Human form used in logs and messages: "250ms", "30s", "1h5m".
     public var description: String {

@@ -33,3 +33,7 @@ public struct FetchFailure: Error, Equatable, Sendable, CustomStringConvertible 
 public let maximumRetryAfter = TimeSpan.seconds(600 as Int64)
 /// The largest response body tokend reads (SPEC §3).
 public let maximumResponseBytes = 1 << 20
+
+/// The longest lifetime tokend believes: an IdP announcing more (or a JWT
+/// `exp` decades away) gets its token renewed as if it lived a year.
+public let maximumTokenLifetime = TimeSpan.seconds(366 * 86_400 as Int64)

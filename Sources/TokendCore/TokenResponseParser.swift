@@ -57,7 +57,7 @@ public enum TokenResponseParser {
             default: type = raw
             }
         }
-        let lifetime: TimeSpan
+        var lifetime: TimeSpan
         switch seconds(json["expires_in"]) {
         case .some(.some(let s)):
             lifetime = .seconds(s)
@@ -73,9 +73,10 @@ public enum TokenResponseParser {
         guard lifetime > .zero else {
             return .failure(FetchFailure("invalid token response: token lifetime is zero or less"))
         }
+        lifetime = min(lifetime, maximumTokenLifetime)
         var refreshIn: TimeSpan?
         if case .some(.some(let s)) = seconds(json["refresh_in"]), s > 0 {
-            refreshIn = .seconds(s)
+            refreshIn = min(.seconds(s), maximumTokenLifetime)
         }
         return .success(IssuedToken(accessToken: token, tokenType: type, lifetime: lifetime, refreshIn: refreshIn))
     }

@@ -22,6 +22,17 @@ import Testing
         #expect(try parse(200, #"{"access_token":"\#(token)"}"#).get().lifetime == .seconds(600 as Int64))
     }
 
+    /// Found by fuzz-token-response: an `exp` beyond Int64 nanoseconds trapped.
+    @Test func absurdLifetimesAreCappedNotTrapped() throws {
+        let payload = Base64.encode(Array(#"{"exp":1800003603600}"#.utf8)).replacingAll("=", with: "")
+        #expect(try parse(200, #"{"access_token":"eyJhbGciOiJub25lIn0.\#(payload).c2ln"}"#).get().lifetime == maximumTokenLifetime)
+        #expect(try parse(200, #"{"access_token":"a","expires_in":1e300}"#).get().lifetime == maximumTokenLifetime)
+        #expect(try parse(200, #"{"access_token":"a","expires_in":"9223372036854775807"}"#).get().lifetime == maximumTokenLifetime)
+        #expect(try parse(200, #"{"access_token":"a","expires_in":60,"refresh_in":1e300}"#).get().refreshIn == maximumTokenLifetime)
+        #expect(parse(200, #"{"access_token":"a","expires_in":-1e300}"#) == .failure(FetchFailure("invalid token response: token lifetime is zero or less")))
+        #expect(TimeSpan.seconds(Int64.max) == TimeSpan(nanoseconds: .max) && TimeSpan.seconds(-Double.infinity) == TimeSpan(nanoseconds: .min))
+    }
+
     @Test func failures() throws {
         #expect(parse(401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
             == .failure(FetchFailure("invalid_client: Client authentication failed")))
