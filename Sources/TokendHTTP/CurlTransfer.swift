@@ -81,6 +81,11 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
                 tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, bodyPointer.baseAddress)
                 tokend_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers)
                 tokend_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+                // One connection per token request. Renewals are minutes apart,
+                // longer than any IdP keeps an idle connection, and libcurl
+                // silently sends a request again when a reused connection turns
+                // out dead: the IdP would see two requests for one attempt.
+                tokend_curl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
                 if let ca = options.caFile { tokend_curl_setopt_string(handle, CURLOPT_CAINFO, ca) }
                 if let cert = options.clientCertFile { tokend_curl_setopt_string(handle, CURLOPT_SSLCERT, cert) }
                 if let key = options.clientKeyFile { tokend_curl_setopt_string(handle, CURLOPT_SSLKEY, key) }

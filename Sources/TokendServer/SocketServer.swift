@@ -20,6 +20,9 @@ public final class SocketServer: Sendable {
         let idle = TimeAmount.nanoseconds(context.idleTimeout.nanoseconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            // Accept up to 32 connections per wake-up (NIO's default is 4), so
+            // a flood of short connections cannot keep others in the backlog.
+            .serverChannelOption(.maxMessagesPerRead, value: 32)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16384))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))

@@ -163,15 +163,12 @@ struct ChaosRun {
                 violation("p\(refusal.profile): \"\(refusal.message.prefix(80))\" while a valid token existed")
             }
         }
-        // Back-off bounds: consecutive attempts of one profile are never closer
+        // Back-off bounds: consecutive requests of one profile are never closer
         // than retry_min (after a failure) or the earliest renewal (after a success).
-        // libcurl resends at once when a reused connection turns out dead: one attempt.
         var idpRequests = 0
         for (i, idp) in idps.enumerated() {
-            let arrivals = idp.requests.map(\.receivedAt).sorted()
-            idpRequests += arrivals.count
-            var attempts: [UInt64] = []
-            for a in arrivals where attempts.last.map({ a - $0 > 100_000_000 }) ?? true { attempts.append(a) }
+            let attempts = idp.requests.map(\.receivedAt).sorted()
+            idpRequests += attempts.count
             let minimumGap = min(retryMin, lifetimes[i] * (renewAt - jitter)) - 0.05
             for (a, b) in zip(attempts, attempts.dropFirst()) where Double(b - a) / 1e9 < minimumGap {
                 violation("p\(i): two IdP attempts \(Report.fixed(Double(b - a) / 1e6, 0)) ms apart (minimum \(Report.fixed(minimumGap * 1000, 0)) ms)")

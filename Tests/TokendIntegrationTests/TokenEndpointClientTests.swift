@@ -90,9 +90,12 @@ import TokendHTTP
             idp.enqueue(.missingField("access_token"))
             #expect(throws: FetchFailure.self) { try client.fetchNow().result.get() }
 
-            // libcurl retries once on a fresh connection when a reused one dies.
-            idp.enqueue(.closeConnection, count: 2)
+            // A connection closed without an answer fails the attempt; no
+            // connection is reused, so libcurl does not silently resend.
+            let beforeClose = idp.requests.count
+            idp.enqueue(.closeConnection)
             #expect(throws: FetchFailure.self) { try client.fetchNow().result.get() }
+            #expect(idp.requests.count == beforeClose + 1)
 
             let before = idp.requests.count
             idp.enqueue(.redirect(location: idp.tokenURL))

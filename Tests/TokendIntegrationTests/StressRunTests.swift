@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// The shortened chaos and abuse runs (issue 6) and the fuzz corpus replay,
+/// each a real process against a real tokend. `make chaos` / `make abuse` /
+/// `make fuzz` run the long versions.
+@Suite(.serialized) struct StressRunTests {
+    /// Runs a built tool; returns its exit status and stdout.
+    func run(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/" + tool)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// 32 clients for 30 s against IdPs failing 30 % of requests: no token
+    /// served at or after its expiry, no ERR while a valid token existed,
+    /// IdP attempts within the back-off bounds, flat memory.
+    @Test func chaos() throws {
+        let (status, report) = try run("tokend-bench", ["chaos", "--tokend", productsDirectory + "/tokend", "--duration", "30"])
+        #expect(status == 0, "\(report)")
+        #expect(report.contains("| violations | 0 |"))
+        #expect(report.contains("| ERR while a valid token existed | 0 |"))
+    }
+
+    /// 500 held connections, garbage, invalid UTF-8, 1 MiB lines, half-closes,
+    /// vanishing and non-reading clients: a fresh client is served within 1 s
+    /// throughout, and descriptors come back to their idle level.
+    @Test func abuse() throws {
+        let (status, report) = try run("tokend-bench", ["abuse", "--tokend", productsDirectory + "/tokend", "--duration", "8"])
+        #expect(status == 0, "\(report)")
+        #expect(report.contains("| problems | 0 |"))
+    }
+
+    /// Every committed fuzz input (seeds and past crashes) still passes.
+    @Test(arguments: ["request-line", "token-response", "configuration"])
+    func fuzzCorpusReplays(target: String) throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("fuzz/corpus/\(target)").path
+        let (status, output) = try run("fuzz-\(target)", [corpus])
+        #expect(status == 0 && output.hasPrefix("replayed "), "\(output)")
+    }
+}
