@@ -5,6 +5,7 @@
 #   make test             ./scripts/test.sh
 #   make dev              ./scripts/dev.sh (tokend --dev: a local demonstration)
 #   make check-units      tests/check-units.sh (systemd-analyze verify + security)
+#   make check-install    make install into a scratch DESTDIR and check the tree
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
 #   make bench | chaos | abuse   release build, then tokend-bench (issue 6)
@@ -38,7 +39,7 @@ SWIFT_RELEASE_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH_
 UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
            -e 's|/usr/local/share/doc/tokend/|$(DOCDIR)/|g'
 
-.PHONY: all debug release test dev check-units install uninstall bench chaos abuse fuzz test-sanitize
+.PHONY: all debug release test dev check-units check-install install uninstall bench chaos abuse fuzz test-sanitize
 
 all: debug
 
@@ -59,6 +60,10 @@ dev:
 check-units:
 	tests/check-units.sh $(TOKEND_BIN)
 
+# make install into a scratch DESTDIR and check the tree (needs a release build).
+check-install:
+	tests/check-install.sh
+
 bench:
 	./scripts/bench.sh perf
 
@@ -71,6 +76,9 @@ abuse:
 fuzz:
 	./scripts/fuzz.sh
 
+test-sanitize:
+	./scripts/test-sanitize.sh
+
 install: release
 	@set -e; \
 	bin="$$($(SWIFT) build $(SWIFT_RELEASE_FLAGS) --show-bin-path)"; \
@@ -78,7 +86,7 @@ install: release
 	echo "installing from $$bin"; \
 	$(INSTALL) -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" \
 		"$(DESTDIR)$(TMPFILESDIR)" "$(DESTDIR)$(DOCDIR)"; \
-	$(INSTALL) -m 0755 "$$bin/tokend" "$$bin/tokenctl" "$(DESTDIR)$(BINDIR)/"; \
+	$(INSTALL) -s -m 0755 "$$bin/tokend" "$$bin/tokenctl" "$(DESTDIR)$(BINDIR)/"; \
 	for u in tokend.service tokend.socket; do \
 		sed $(UNIT_SED) "systemd/$$u" > "$(DESTDIR)$(UNITDIR)/$$u.tmp"; \
 		chmod 0644 "$(DESTDIR)$(UNITDIR)/$$u.tmp"; \

@@ -4,7 +4,7 @@ enum ExitStatus: Int32 {
     case success = 0
     /// Any other `ERR` from the daemon, or an answer tokenctl cannot read.
     case failure = 1
-    /// EX_USAGE: a bad command line; ArgumentParser uses the same value.
+    /// EX_USAGE: a bad command line (a UsageError of CommandLineParser).
     case usage = 64
     /// EX_UNAVAILABLE: the daemon cannot be reached or does not answer in time.
     case unreachable = 69

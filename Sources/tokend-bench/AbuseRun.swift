@@ -8,6 +8,8 @@ import TestIdP
 struct AbuseRun {
     var tokend: String
     var duration: Double
+    /// The longest a fresh client may wait for its token.
+    var probeLimit = 1.0
     var holders = 500
     var pipeliners = 8
 
@@ -84,7 +86,7 @@ struct AbuseRun {
                 counters.add("probe requests")
                 if worst[0] < took { worst[0] = took }
                 if answer?.hasPrefix("OK ") != true { counters.problem("the probe got \(answer ?? "no answer")") }
-                if took > 1_000_000_000 { counters.problem("the probe waited \(Report.microseconds(took))") }
+                if Double(took) > probeLimit * 1e9 { counters.problem("the probe waited \(Report.microseconds(took))") }
                 Clocks.sleep(seconds: 0.05)
             }
         }
@@ -176,7 +178,7 @@ struct AbuseRun {
         for (key, value) in counters.lock.withLock({ counters.counts }).sorted(by: { $0.key < $1.key }) {
             print("| \(key) | \(Report.thousands(Double(value))) |")
         }
-        print("| slowest fresh-client GET | \(Report.microseconds(worstProbe)) (target < 1 s) |")
+        print("| slowest fresh-client GET | \(Report.microseconds(worstProbe)) (target < \(Report.fixed(probeLimit, 1)) s) |")
         print("| descriptors idle → after | \(idleDescriptors) → \(descriptors) |")
         print("| RSS idle → after | \(Report.mebibytes(idleRSS)) → \(Report.mebibytes(rssAfter)) |")
         let problems = counters.lock.withLock { counters.problems }

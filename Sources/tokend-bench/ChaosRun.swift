@@ -10,6 +10,8 @@ struct ChaosRun {
     var duration: Double
     var clients: Int
     var lifetimes: [Double] = [2, 3, 4, 5]
+    /// How much resident memory may grow between a quarter of the run and its end.
+    var memoryGrowthLimit: UInt64 = 4 * 1_048_576
     var faultProbability = 0.3
     var maxLatency = 0.3
     // Profile settings (the same for every profile).
@@ -175,7 +177,7 @@ struct ChaosRun {
             }
         }
         let growth = Int64(rssLate) - Int64(rssEarly)
-        if growth > 4 * 1_048_576 { violation("resident memory grew by \(Report.mebibytes(UInt64(growth))) during the run") }
+        if growth > Int64(memoryGrowthLimit) { violation("resident memory grew by \(Report.mebibytes(UInt64(growth))) during the run") }
         if status != 0 { violation("tokend exited with status \(status)") }
         let lost = tally.lock.withLock { tally.lost }
         if lost > 0 { violation("\(lost) requests got no answer") }

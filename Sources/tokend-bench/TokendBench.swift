@@ -35,9 +35,11 @@ struct TokendBench: AsyncParsableCommand {
         @OptionGroup var binaries: Binaries
         @Option(help: "Seconds to run.") var duration: Double = 120
         @Option(help: "Client threads issuing GET continuously.") var clients: Int = 32
+        @Option(help: "MiB the daemon's memory may grow after the first quarter of the run.") var memoryGrowthLimit: UInt64 = 4
 
         func run() async throws {
-            let ok = try await ChaosRun(tokend: binaries.tokend, duration: duration, clients: clients).run()
+            let ok = try await ChaosRun(tokend: binaries.tokend, duration: duration, clients: clients,
+                                        memoryGrowthLimit: memoryGrowthLimit * 1_048_576).run()
             if !ok { throw ExitCode(1) }
         }
     }
@@ -46,9 +48,10 @@ struct TokendBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Hostile and careless clients: service continues, resources come back.")
         @OptionGroup var binaries: Binaries
         @Option(help: "Seconds of abuse.") var duration: Double = 20
+        @Option(help: "The longest a fresh client may wait for its token, in seconds.") var probeLimit: Double = 1
 
         func run() async throws {
-            let ok = try await AbuseRun(tokend: binaries.tokend, duration: duration).run()
+            let ok = try await AbuseRun(tokend: binaries.tokend, duration: duration, probeLimit: probeLimit).run()
             if !ok { throw ExitCode(1) }
         }
     }

@@ -124,6 +124,8 @@ final class DaemonProcess {
     let process = Process()
     let notify: NotifyListener
     let stderrPipe = Pipe()
+    /// Drains stderr while the daemon runs: a full pipe would block it.
+    private var stderrReader: OutputCollector!
 
     init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil) throws {
         self.directory = directory ?? temporaryDirectory()
@@ -141,6 +143,7 @@ final class DaemonProcess {
         process.environment = env
         process.standardError = stderrPipe
         try process.run()
+        stderrReader = OutputCollector(stderrPipe)
     }
 
     var configPath: String { directory + "/tokend.toml" }
@@ -157,12 +160,38 @@ final class DaemonProcess {
         return process.terminationStatus
     }
 
-    var log: String {
-        String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self)
-    }
+    /// What the daemon wrote to stderr; complete once it has exited.
+    var log: String { stderrReader.text(waitingForEOF: !process.isRunning) }
 
     deinit {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, keeping what it read.
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        Thread.detachNewThread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                lock.withLock { bytes += chunk[0..<n] }
+            }
+            finished.signal()
+        }
+    }
+
+    /// The text so far; with `waitingForEOF`, first waits (up to 10 s) for the writer to close.
+    func text(waitingForEOF: Bool) -> String {
+        if waitingForEOF, finished.wait(timeout: .now() + 10) == .success { finished.signal() }
+        return lock.withLock { String(decoding: bytes, as: UTF8.self) }
     }
 }
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make test-sanitize: the whole suite again under ThreadSanitizer and under
+# AddressSanitizer (with LeakSanitizer). Every binary is instrumented, the
+# tokend processes the end-to-end tests start included: a race or a memory
+# error in the daemon makes it exit non-zero, which the tests check.
+#
+#   SANITIZERS="thread address" scripts/test-sanitize.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+here=$(pwd)
+for sanitizer in ${SANITIZERS:-thread address}; do
+    scratch=".build-sanitize-$sanitizer"
+    echo "== swift test --sanitize=$sanitizer"
+    swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
+    # halt_on_error: the first report ends the process with a failing status.
+    TOKEND_SANITIZER=$sanitizer \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" \
+    LSAN_OPTIONS="suppressions=$here/tests/lsan.supp print_suppressions=0" \
+        swift test --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel
+done
