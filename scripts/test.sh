@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build --build-tests
 swift test --no-parallel
-if [ -f tests/check-units.sh ]; then bash tests/check-units.sh; fi
+bash tests/check-units.sh

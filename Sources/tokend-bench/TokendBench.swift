@@ -49,9 +49,11 @@ struct TokendBench: AsyncParsableCommand {
         @OptionGroup var binaries: Binaries
         @Option(help: "Seconds of abuse.") var duration: Double = 20
         @Option(help: "The longest a fresh client may wait for its token, in seconds.") var probeLimit: Double = 1
+        @Option(help: "MiB above its idle level the daemon's memory may stay afterwards.") var memoryLimit: UInt64 = 16
 
         func run() async throws {
-            let ok = try await AbuseRun(tokend: binaries.tokend, duration: duration, probeLimit: probeLimit).run()
+            let ok = try await AbuseRun(tokend: binaries.tokend, duration: duration, probeLimit: probeLimit,
+                                        memoryLimit: memoryLimit * 1_048_576).run()
             if !ok { throw ExitCode(1) }
         }
     }

@@ -300,9 +300,19 @@ final class SpawnedProcess {
             let n = chunk.withUnsafeMutableBytes { read(stderr, $0.baseAddress, $0.count) }
             if n <= 0 { return false }
             text += String(decoding: chunk[0..<n], as: UTF8.self)
-            if text.contains(fragment) { return true }
+            if text.contains(fragment) { drainStderr(); return true }
         }
         return false
+    }
+
+    /// Reads the rest of stderr on a thread of its own: a full pipe would block the child.
+    private func drainStderr() {
+        let fd = dup(stderr)
+        Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            close(fd)
+        }
     }
 
     deinit {

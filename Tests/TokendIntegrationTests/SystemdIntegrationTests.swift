@@ -90,8 +90,12 @@ import TestIdP
         try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: configPath, atomically: true, encoding: .utf8)
         chmod(configPath, 0o600)
         let notify = NotifyListener(directory: dir)
-        let activated = try SpawnedProcess(activator, ["-l", socketPath, "-E", "NOTIFY_SOCKET=\(notify.path)",
-                                                       productsDirectory + "/tokend", "--config", configPath])
+        // The activator gives its child a minimal environment: pass on the sanitizers' options.
+        let sanitizerOptions = ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"].flatMap { name in
+            ProcessInfo.processInfo.environment[name].map { ["-E", "\(name)=\($0)"] } ?? []
+        }
+        let activated = try SpawnedProcess(activator, ["-l", socketPath, "-E", "NOTIFY_SOCKET=\(notify.path)"] + sanitizerOptions
+                                           + [productsDirectory + "/tokend", "--config", configPath])
         #expect(activated.awaitStderr(containing: "Listening on"))
         // The first connection makes the activator exec tokend (same pid) with LISTEN_FDS=1.
         let client = try LineClient(path: socketPath)
