@@ -18,6 +18,9 @@ final class ProfileRunner {
     private var wakeTarget: Instant?
     private var wakeTask: Scheduled<Void>?
     private var stopped = false
+    /// Completes once the profile is stopped and its transfer thread has ended.
+    let finished: EventLoopFuture<Void>
+    private let finishedPromise: EventLoopPromise<Void>
 
     /// Timers run on the monotonic clock, which stops during suspend; waking
     /// at least this often re-reads `CLOCK_BOOTTIME`, so a renewal is never
@@ -33,6 +36,8 @@ final class ProfileRunner {
         self.logger = logger
         self.machine = RenewalMachine(policy: RenewalPolicy(configuration))
         self.handle = ProfileHandle(name: configuration.name, access: configuration.access, slot: TokenSlot())
+        self.finishedPromise = loop.makePromise(of: Void.self)
+        self.finished = finishedPromise.futureResult
     }
 
     func start() {
@@ -50,7 +55,8 @@ final class ProfileRunner {
         handle.slot.publish(nil)
         let pending = Array(waiters.values)
         waiters.removeAll()
-        client.shutdown()
+        let finished = finishedPromise
+        client.shutdown { finished.succeed(()) }
         return pending
     }
 

@@ -87,14 +87,24 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         }
     }
 
-    /// Stops every profile.
-    public func shutdown() -> EventLoopFuture<Void> {
-        loop.submit { [self] in
+    /// Stops every profile; completes when their transfers have ended, or
+    /// after `grace` if one is still under way (it is abandoned at exit).
+    public func shutdown(grace: TimeAmount = .seconds(1)) -> EventLoopFuture<Void> {
+        loop.flatSubmit { [self] in
+            var finished: [EventLoopFuture<Void>] = []
             for runner in runners.values {
                 for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
+                finished.append(runner.finished)
             }
             runners.removeAll()
             directory.replace([])
+            let done = loop.makePromise(of: Void.self)
+            let timer = loop.scheduleTask(in: grace) { done.succeed(()) }
+            EventLoopFuture.andAllComplete(finished, on: loop).whenComplete { _ in
+                timer.cancel()
+                done.succeed(())
+            }
+            return done.futureResult
         }
     }
 }

@@ -65,7 +65,9 @@ public final class TokenEndpointClient: Sendable {
     }
 
     /// Stops the transfer thread once the transfer in progress, if any, ends.
-    public func shutdown() {
-        pool.shutdownGracefully { _ in }
+    /// Stops the transfer thread once the transfer under way (if any) ends;
+    /// `then` runs after that, on the pool's thread.
+    public func shutdown(then: @escaping @Sendable () -> Void = {}) {
+        pool.shutdownGracefully { _ in then() }
     }
 }

@@ -25,7 +25,7 @@ import TokendHTTP
         settings.clients = [TestIdP.Client(id: id, secret: secret)]
         try await withIdP(settings) { idp in
             for method in ClientAuthMethod.allCases {
-                let report = TokenEndpointClient(profile: profile(idp, id: id, secret: secret) { $0.authMethod = method }).fetchNow()
+                let report = fetchOnce(profile(idp, id: id, secret: secret) { $0.authMethod = method })
                 let token = try report.result.get()
                 #expect(token.lifetime == .seconds(3600 as Int64))
             }
@@ -42,7 +42,7 @@ import TokendHTTP
                 $0.scope = "read write"
                 $0.extraParams = [FormField("resource", "https://r.example/x?y=1&z")]
             }
-            _ = try TokenEndpointClient(profile: p).fetchNow().result.get()
+            _ = try fetchOnce(p).result.get()
             let r = try #require(idp.requests.first)
             #expect(r.method == "POST")
             #expect(r.header("Content-Type") == "application/x-www-form-urlencoded")
@@ -56,21 +56,22 @@ import TokendHTTP
     @Test func expiresInAsStringAndJWTFallback() async throws {
         try await withIdP { idp in
             idp.update { $0.expiresInStyle = .string; $0.lifetime = 120 }
-            #expect(try TokenEndpointClient(profile: profile(idp)).fetchNow().result.get().lifetime == .seconds(120 as Int64))
+            #expect(try fetchOnce(profile(idp)).result.get().lifetime == .seconds(120 as Int64))
             idp.update { $0.expiresInStyle = .omitted; $0.tokenFormat = .jwt; $0.lifetime = 900 }
-            let lifetime = try TokenEndpointClient(profile: profile(idp)).fetchNow().result.get().lifetime
+            let lifetime = try fetchOnce(profile(idp)).result.get().lifetime
             #expect(lifetime > .seconds(895 as Int64) && lifetime <= .seconds(901 as Int64))
             idp.update { $0.tokenFormat = .opaque }
-            #expect(try TokenEndpointClient(profile: profile(idp)).fetchNow().result.get().lifetime == .seconds(300 as Int64))
+            #expect(try fetchOnce(profile(idp)).result.get().lifetime == .seconds(300 as Int64))
         }
     }
 
     @Test func failuresAreClearAndNeverLeakTheSecret() async throws {
         try await withIdP { idp in
-            let wrong = TokenEndpointClient(profile: profile(idp, secret: "wrong-secret-value")).fetchNow()
+            let wrong = fetchOnce(profile(idp, secret: "wrong-secret-value"))
             #expect(wrong.result == .failure(FetchFailure("invalid_client: Client authentication failed")))
 
             let client = TokenEndpointClient(profile: profile(idp))
+            defer { client.shutdown() }
             idp.enqueue(.html500)
             guard case .failure(let html) = client.fetchNow().result else { Issue.record("500 accepted"); return }
             #expect(html.message.hasPrefix("HTTP 500"))
@@ -112,6 +113,7 @@ import TokendHTTP
         try await withIdP { idp in
             idp.enqueue(.delay(seconds: 5))
             let client = TokenEndpointClient(profile: profile(idp) { $0.timeout = .seconds(1 as Int64) })
+            defer { client.shutdown() }
             let started = Date()
             guard case .failure(let failure) = client.fetchNow().result else { Issue.record("no timeout"); return }
             #expect(Date().timeIntervalSince(started) < 3)
@@ -122,7 +124,15 @@ import TokendHTTP
     @Test func transportErrorsUseCurlsWords() async throws {
         CurlTransfer.globalInit()
         let p = ProfileConfiguration(name: "p", tokenURL: "http://127.0.0.1:1/t", clientID: "i", clientSecret: Secret("s"))
-        guard case .failure(let failure) = TokenEndpointClient(profile: p).fetchNow().result else { Issue.record("connected?"); return }
+        guard case .failure(let failure) = fetchOnce(p).result else { Issue.record("connected?"); return }
         #expect(failure.message.contains("127.0.0.1"))
     }
+}
+
+/// One fetch on a client of its own, shut down afterwards (its thread pool
+/// would otherwise outlive the test).
+func fetchOnce(_ profile: ProfileConfiguration) -> FetchReport {
+    let client = TokenEndpointClient(profile: profile)
+    defer { client.shutdown() }
+    return client.fetchNow()
 }
