@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "TokendIntegrationTests",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendEngine", "TokendProtocol", "TestIdP",
+                "TokendCore", "TokendHTTP", "TokendEngine", "TokendProtocol", "TokendSystemd", "TestIdP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -30,7 +30,9 @@ public final class ServiceNotifier: Sendable {
         let sent = state.utf8CString.withUnsafeBufferPointer { message in
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, message.baseAddress, message.count - 1, Int32(MSG_NOSIGNAL), $0, length)
+                    // MSG_DONTWAIT: a notify socket nobody reads (its queue full) must
+                    // drop the message, not block the event loop that sends it.
+                    sendto(fd, message.baseAddress, message.count - 1, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, length)
                 }
             }
         }

@@ -49,7 +49,8 @@ struct PerformanceRun {
 
         // Load phases run on short-lived tokens, so renewals happen under load.
         idp.update { $0.lifetime = loadLifetime }
-        guard first.request("REFRESH demo")?.hasPrefix("OK ") == true else { throw BenchFailure("REFRESH failed") }
+        let refreshed = first.request("REFRESH demo")
+        guard refreshed?.hasPrefix("OK ") == true else { throw BenchFailure("REFRESH failed: \(refreshed ?? "no answer")") }
         first.close()
         let idpBefore = idp.requests.count
         let loadStarted = Clocks.monotonic()

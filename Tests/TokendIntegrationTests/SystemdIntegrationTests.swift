@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import TestIdP
+import TokendSystemd
 
 /// tokend as a systemd service (SPEC §6, issue 5): the notify protocol,
 /// socket activation, reload, graceful stop under load and journald levels.
@@ -76,6 +77,20 @@ import TestIdP
         #expect(daemon.stop() == 0)
         let log = daemon.log
         #expect(log.contains("configuration reloaded") && log.contains("reload refused"))
+    }
+
+    /// A notify socket that nobody reads fills up; notifying must then drop
+    /// messages rather than block the event loop that sends them (found by
+    /// the benchmark, whose listener stops reading after READY=1).
+    @Test func notifyingNeverBlocks() throws {
+        let listener = NotifyListener(directory: temporaryDirectory())
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": listener.path])
+        let started = Date()
+        var dropped = 0
+        for _ in 0..<10_000 where !notifier.notify("STATUS=" + String(repeating: "x", count: 200)) { dropped += 1 }
+        #expect(dropped > 0, "the socket never filled up: the test proves nothing")
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(listener.next(timeout: 1)?.hasPrefix("STATUS=") == true)
     }
 
     /// systemd-socket-activate passes a listening socket as fd 3: tokend
