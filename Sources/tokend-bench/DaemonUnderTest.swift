@@ -30,14 +30,11 @@ final class DaemonUnderTest {
     func awaitNotification(_ fragment: String, timeout: Double) -> Bool {
         let deadline = Clocks.monotonic() + UInt64(timeout * 1e9)
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let now = Clocks.monotonic()
-            guard now < deadline else { return false }
-            var p = pollfd(fd: notifyFD, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { return false }
+        while waitReadable(notifyFD, until: deadline) {
             let n = chunk.withUnsafeMutableBytes { recv(notifyFD, $0.baseAddress, $0.count, 0) }
             if n > 0, String(decoding: chunk[0..<n], as: UTF8.self).contains(fragment) { return true }
         }
+        return false
     }
 
     /// SIGTERM and wait: the exit status.

@@ -105,7 +105,7 @@ enum LoadGenerator {
                 slot = slot + 1 == depth ? 0 : slot + 1
             }
             conns[index].outstanding = depth
-            if !writeAll(conns[index].fd, UnsafeRawBufferPointer(rebasing: batch[0..<(k * request.count)])) {
+            if !UnixClient.writeAll(conns[index].fd, UnsafeRawBufferPointer(rebasing: batch[0..<(k * request.count)])) {
                 conns[index].open = false
             }
         }
@@ -171,13 +171,3 @@ enum LoadGenerator {
     }
 }
 
-private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-        if n < 0, errno == EINTR { continue }
-        if n <= 0 { return false }
-        offset += n
-    }
-    return true
-}

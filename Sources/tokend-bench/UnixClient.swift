@@ -29,7 +29,10 @@ final class UnixClient {
 
     /// Writes all of `bytes`; false when the peer is gone.
     @discardableResult
-    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    func write(_ bytes: UnsafeRawBufferPointer) -> Bool { UnixClient.writeAll(fd, bytes) }
+
+    /// Writes all of `bytes` to `fd`, a blocking socket; false when the peer is gone.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
@@ -56,10 +59,7 @@ final class UnixClient {
                 return line
             }
             scanned = buffer.count
-            let now = Clocks.monotonic()
-            guard now < deadline else { return nil }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { return nil }
+            guard waitReadable(fd, until: deadline) else { return nil }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { return nil }
             buffer += chunk[0..<n]
@@ -76,14 +76,11 @@ final class UnixClient {
     func awaitClose(timeout: Double) -> Bool {
         let deadline = Clocks.monotonic() + UInt64(timeout * 1e9)
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let now = Clocks.monotonic()
-            guard now < deadline else { return false }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { return false }
+        while waitReadable(fd, until: deadline) {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return true }
         }
+        return false
     }
 
     func close() { Glibc.close(fd) }

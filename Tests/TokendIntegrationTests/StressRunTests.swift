@@ -35,12 +35,13 @@ import Testing
     /// vanishing and non-reading clients: a fresh client is served within 1 s
     /// throughout, and descriptors come back to their idle level.
     @Test func abuse() throws {
-        // Under a sanitizer the daemon runs several times slower: the latency
-        // and memory bounds are relaxed there, nothing else
-        // (AddressSanitizer's quarantine also keeps freed memory resident.)
+        // The suite runs a debug build, several times slower than release
+        // (`make abuse` holds the release build to 1 s): 2 s here, and 10 s
+        // under a sanitizer, whose quarantine also keeps freed memory
+        // resident. Nothing else is relaxed.
         let sanitized = ProcessInfo.processInfo.environment["TOKEND_SANITIZER"] != nil
         let (status, report) = try run("tokend-bench", ["abuse", "--tokend", productsDirectory + "/tokend", "--duration", "8",
-                                                        "--probe-limit", sanitized ? "10" : "1", "--memory-limit", sanitized ? "1024" : "16"])
+                                                        "--probe-limit", sanitized ? "10" : "2", "--memory-limit", sanitized ? "1024" : "16"])
         #expect(status == 0, "\(report)")
         #expect(report.contains("| problems | 0 |"))
     }
