@@ -16,7 +16,12 @@ public enum ConfigurationLoader {
     static let maximumFileBytes = 1 << 20
     static let maximumSecretBytes = 64 << 10
 
-    public static func load(path: String, host: some HostEnvironment) throws(ConfigurationErrors) -> LoadedConfiguration {
+    /// - Parameter parserSurvives: runs the TOML parser on the text where its
+    ///   crash cannot hurt (tokend: in a child process) and says whether it
+    ///   returned. TOMLKit's C++ parser (toml++) aborts on some malformed
+    ///   files instead of reporting an error; such a file is refused here.
+    public static func load(path: String, host: some HostEnvironment,
+                            parserSurvives: (String) -> Bool = { _ in true }) throws(ConfigurationErrors) -> LoadedConfiguration {
         let bytes: [UInt8]
         switch host.readFile(path, limit: maximumFileBytes) {
         case .success(let b): bytes = b
@@ -24,6 +29,10 @@ public enum ConfigurationLoader {
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationErrors([ConfigurationError(file: path, key: "", message: "the file is not valid UTF-8")])
+        }
+        guard parserSurvives(text) else {
+            throw ConfigurationErrors([ConfigurationError(file: path, key: "", message:
+                "the TOML parser crashed on this file: it is not valid TOML (look for a malformed [table] header or key)")])
         }
         return try load(text: text, path: path, host: host)
     }

@@ -25,6 +25,10 @@ struct TokendCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the version and exit.")
     var version = false
 
+    /// Internal: the child of `ParserPreflight`.
+    @Flag(name: .customLong("parse-stdin-only"), help: .hidden)
+    var parseStdinOnly = false
+
     func validate() throws {
         if let logLevel, LogLevel(rawValue: logLevel.lowercased()) == nil {
             throw ValidationError("--log-level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -33,6 +37,7 @@ struct TokendCommand: ParsableCommand {
     }
 
     func run() throws {
+        if parseStdinOnly { ParserPreflight.runChild() }
         SignalWaiter.blockSignals()
         if version {
             print("tokend \(TokendVersion.string)")

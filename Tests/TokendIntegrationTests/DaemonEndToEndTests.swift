@@ -144,6 +144,12 @@ import TestIdP
         let (status, message) = try run(bad)
         #expect(status == 78 && message.contains("client_secert_file") && message.contains("unknown key"))
         #expect(try run(dir + "/absent.toml").0 == 78)
+        // toml++ (inside TOMLKit) aborts on this instead of reporting an
+        // error (found by fuzz-configuration); the parse runs in a child first.
+        let crashing = dir + "/crashing.toml"
+        try "[(prprofile.\"bad name\"ofile.\"bad name\"]\n".write(toFile: crashing, atomically: true, encoding: .utf8)
+        let (crashStatus, crashMessage) = try run(crashing)
+        #expect(crashStatus == 78 && crashMessage.contains("the TOML parser crashed on this file"), "\(crashMessage)")
     }
 
     @Test func alreadyRunningIsRefusedAndAStaleSocketReplaced() async throws {

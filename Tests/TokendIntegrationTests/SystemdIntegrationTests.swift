@@ -72,11 +72,18 @@ import TokendSystemd
         #expect(client.request("LIST") == "OK add change keep")
         #expect(client.request("GET keep")?.hasPrefix("OK \(keepToken) ") == true)
 
+        // A file that makes the TOML parser abort is refused the same way.
+        try "[(prprofile.\"bad name\"ofile.\"bad name\"]\n".write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(daemon.notify.await("RELOADING=1") != nil)
+        #expect(daemon.notify.await("READY=1") != nil)
+        #expect(client.request("GET keep")?.hasPrefix("OK \(keepToken) ") == true)
+
         daemon.signal(SIGTERM)
         #expect(daemon.notify.await("STOPPING=1") != nil)
         #expect(daemon.stop() == 0)
         let log = daemon.log
-        #expect(log.contains("configuration reloaded") && log.contains("reload refused"))
+        #expect(log.contains("configuration reloaded") && log.contains("reload refused") && log.contains("the TOML parser crashed"))
     }
 
     /// A notify socket that nobody reads fills up; notifying must then drop
