@@ -104,16 +104,9 @@ import TestIdP
         #expect(daemon.waitReady())
         let tokenctlPath = productsDirectory + "/tokenctl"
         func asNobody(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", tokenctlPath, "--socket", daemon.socket] + args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = Pipe()
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            let (status, output, _) = try runTool("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                                                       tokenctlPath, "--socket", daemon.socket] + args)
+            return (status, output)
         }
         #expect(try asNobody(["get", "secret"]).0 == 77)
         #expect(try asNobody(["get", "open"]).0 == 0)
@@ -129,16 +122,8 @@ import TestIdP
         try profileConfig("p", url: "https://idp.example.com/t").write(toFile: good, atomically: true, encoding: .utf8)
         try (profileConfig("p", url: "https://idp.example.com/t") + "client_secert_file = \"x\"\n").write(toFile: bad, atomically: true, encoding: .utf8)
         func run(_ path: String) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: productsDirectory + "/tokend")
-            p.arguments = ["--check", "--config", path]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = Pipe()
-            try p.run()
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            let (status, _, errors) = try runTool(productsDirectory + "/tokend", ["--check", "--config", path])
+            return (status, errors)
         }
         #expect(try run(good).0 == 0)
         let (status, message) = try run(bad)

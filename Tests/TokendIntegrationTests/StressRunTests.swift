@@ -7,15 +7,8 @@ import Testing
 @Suite(.serialized) struct StressRunTests {
     /// Runs a built tool; returns its exit status and stdout.
     func run(_ tool: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/" + tool)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (status, output, _) = try runTool(productsDirectory + "/" + tool, arguments)
+        return (status, output)
     }
 
     /// 32 clients for 30 s against IdPs failing 30 % of requests: no token

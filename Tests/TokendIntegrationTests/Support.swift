@@ -195,19 +195,25 @@ final class OutputCollector: @unchecked Sendable {
     }
 }
 
-/// Runs tokenctl; returns (status, stdout, stderr).
-func tokenctl(_ arguments: [String], socket: String?) throws -> (Int32, String, String) {
+/// Runs a program to its end; returns (status, stdout, stderr). Both
+/// streams are read while it runs, so neither pipe can fill up and block it.
+func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: productsDirectory + "/tokenctl")
-    process.arguments = (socket.map { ["--socket", $0] } ?? []) + arguments
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    let errors = OutputCollector(err)
     let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text(waitingForEOF: true))
+}
+
+/// Runs tokenctl; returns (status, stdout, stderr).
+func tokenctl(_ arguments: [String], socket: String?) throws -> (Int32, String, String) {
+    try runTool(productsDirectory + "/tokenctl", (socket.map { ["--socket", $0] } ?? []) + arguments)
 }
 
 func profileConfig(_ name: String, url: String, id: String = "demo", secret: String = "demo-secret", extra: String = "") -> String {

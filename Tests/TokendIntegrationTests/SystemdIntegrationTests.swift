@@ -150,6 +150,8 @@ import TokendSystemd
         final class Tally: @unchecked Sendable {
             let lock = NSLock()
             var answers = 0, bad: [String] = [], closed = 0
+            /// Signalled once 2,000 answers have arrived: the load is under way.
+            let underWay = DispatchSemaphore(value: 0)
         }
         let tally = Tally()
         let loaders = 8
@@ -170,13 +172,14 @@ import TokendSystemd
                         let parts = line.split(separator: " ")
                         tally.lock.withLock {
                             if parts.count == 3, parts[0] == "OK", Int(parts[2]) ?? 0 > 3000 { tally.answers += 1 } else { tally.bad.append(line) }
+                            if tally.answers == 2000 { tally.underWay.signal() }
                         }
                     }
                 }
             }
         }
         // Signal once the load is well under way.
-        while tally.lock.withLock({ tally.answers }) < 2000 { _ = poll(nil, 0, 5) }
+        #expect(tally.underWay.wait(timeout: .now() + 30) == .success)
         let signalled = Date()
         daemon.signal(SIGTERM)
         for client in waiting {
