@@ -90,22 +90,22 @@ public struct ConfigurationParser {
         return n
     }
 
-    mutating func duration(_ table: TOMLTable, _ key: String, _ path: [String]) -> TimeSpan? {
+    mutating func duration(_ table: TOMLTable, _ key: String, _ path: [String], in range: ClosedRange<TimeSpan>) -> TimeSpan? {
         guard let value = table[key] else { return nil }
         let parsed: TimeSpan?
         switch value.type {
         case .string: parsed = DurationParser.parse(value.string ?? "")
-        case .int: parsed = value.int.flatMap { $0 >= 0 && $0 < 1_000_000_000 ? TimeSpan.seconds(Int64($0)) : nil }
-        case .double: parsed = value.double.flatMap { $0.isFinite && $0 >= 0 && $0 < 1e9 ? TimeSpan.seconds($0) : nil }
+        case .int: parsed = value.int.flatMap { DurationParser.checked(Double($0)) }
+        case .double: parsed = value.double.flatMap(DurationParser.checked)
         default:
             fail(path + [key], "must be a duration (a string like \"30s\", \"250ms\", \"5m\", \"1h\", or a number of seconds), not \(describe(value.type))")
             return nil
         }
         guard let span = parsed else {
-            fail(path + [key], "is not a valid duration (use a number of seconds or a string like \"30s\", \"250ms\", \"5m\", \"1h\")")
+            fail(path + [key], "is not a valid duration (use a number of seconds or a string like \"30s\", \"250ms\", \"5m\", \"1h\"), \(DurationRange.describe(range))")
             return nil
         }
-        guard span > .zero else { fail(path + [key], "must be longer than zero"); return nil }
+        guard range.contains(span) else { fail(path + [key], "must be \(DurationRange.describe(range)), not \(span)"); return nil }
         return span
     }
 
@@ -166,7 +166,7 @@ public struct ConfigurationParser {
             else { fail(["log_level"], "must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(level)\"") }
         }
         if let n = integer(root, "max_connections", [], in: 1...1_000_000) { config.maxConnections = n }
-        if let t = duration(root, "idle_timeout", []) { config.idleTimeout = t }
+        if let t = duration(root, "idle_timeout", [], in: DurationRange.idleTimeout) { config.idleTimeout = t }
 
         if let value = root["profile"] {
             guard let profiles = value.table else {
@@ -260,13 +260,13 @@ public struct ConfigurationParser {
             fail(path + [table["jitter"] != nil ? "jitter" : "renew_at"],
                  "renew_at ± jitter must stay between 0 and 1 (renew_at \(profile.renewAt), jitter \(profile.jitter))")
         }
-        if let t = duration(table, "retry_min", path) { profile.retryMin = t }
-        if let t = duration(table, "retry_max", path) { profile.retryMax = t }
+        if let t = duration(table, "retry_min", path, in: DurationRange.retry) { profile.retryMin = t }
+        if let t = duration(table, "retry_max", path, in: DurationRange.retry) { profile.retryMax = t }
         if profile.retryMax < profile.retryMin {
             fail(path + ["retry_max"], "must not be shorter than retry_min (\(profile.retryMin))")
         }
-        if let t = duration(table, "timeout", path) { profile.timeout = t }
-        if let t = duration(table, "default_ttl", path) { profile.defaultTTL = t }
+        if let t = duration(table, "timeout", path, in: DurationRange.timeout) { profile.timeout = t }
+        if let t = duration(table, "default_ttl", path, in: DurationRange.defaultTTL) { profile.defaultTTL = t }
         profile.caFile = nonEmptyString(table, "ca_file", path)
         profile.clientCertFile = nonEmptyString(table, "client_cert_file", path)
         profile.clientKeyFile = nonEmptyString(table, "client_key_file", path)

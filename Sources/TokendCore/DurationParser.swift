@@ -1,17 +1,18 @@
-/// Parses configuration durations: a number of seconds, or a string of one or
-/// more number-unit pairs (`"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1m30s"`).
+/// Parses configuration durations: a number of seconds (`30`, `2.5`, or
+/// the same digits as a string), or a string of one or more number-unit
+/// pairs (`"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1m30s"`). Only plain decimal
+/// digits are numbers: no exponent, sign, `inf`, `nan` or hex float, which
+/// `Double(_:)` would accept. The range is the caller's, one for every spelling.
 public enum DurationParser {
     public static func parse(_ text: String) -> TimeSpan? {
-        let trimmed = text.trimmingSpaces
+        let trimmed = Substring(text.trimmingSpaces)
         guard !trimmed.isEmpty else { return nil }
-        if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 {
-            return .seconds(seconds)
-        }
+        if let seconds = decimal(trimmed) { return checked(seconds) }
         var total: Double = 0
-        var rest = Substring(trimmed)
+        var rest = trimmed
         while !rest.isEmpty {
             let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
+            guard let value = decimal(number) else { return nil }
             rest = rest.dropFirst(number.count)
             let unit = rest.prefix { $0.isASCII && $0.isLetter }
             rest = rest.dropFirst(unit.count)
@@ -26,8 +27,38 @@ public enum DurationParser {
             }
             total += value * scale
         }
-        guard total.isFinite, total < 1e9 else { return nil }
-        return .seconds(total)
+        return checked(total)
+    }
+
+    /// Seconds as a `TimeSpan`, when finite and below a billion seconds
+    /// (far beyond any key's range, and far from `Int64` nanoseconds' end).
+    public static func checked(_ seconds: Double) -> TimeSpan? {
+        guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return nil }
+        return .seconds(seconds)
+    }
+
+    /// `digits[.digits]`, nothing else.
+    static func decimal(_ text: Substring) -> Double? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.utf8.count <= 12,
+              whole.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].utf8.count <= 9, parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        }
+        return Double(text)
+    }
+}
+
+/// The range of values each duration key accepts, whatever its spelling.
+public enum DurationRange {
+    public static let idleTimeout = TimeSpan.milliseconds(100)...TimeSpan.seconds(86_400 as Int64)
+    public static let retry = TimeSpan.milliseconds(10)...TimeSpan.seconds(86_400 as Int64)
+    public static let timeout = TimeSpan.milliseconds(100)...TimeSpan.seconds(3600 as Int64)
+    public static let defaultTTL = TimeSpan.seconds(1 as Int64)...maximumTokenLifetime
+
+    /// "from 100ms to 1d"-style words for error messages.
+    public static func describe(_ range: ClosedRange<TimeSpan>) -> String {
+        "from \(range.lowerBound) to \(range.upperBound)"
     }
 }
 

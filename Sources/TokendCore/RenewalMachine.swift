@@ -166,8 +166,10 @@ public struct RenewalMachine {
         switch demand {
         case .token(let minTTL):
             if held.isServable(at: now, minimum: minTTL ?? .zero) { return held }
-            // A token this young is as new as the IdP will make it.
-            return young ? held : nil
+            // A young token is reused only when the IdP's own lifetime is
+            // below MIN_TTL: a new token could not do better (SPEC §5).
+            guard let minTTL, young, held.token.lifetime < minTTL else { return nil }
+            return held
         case .refresh:
             return young ? held : nil
         }

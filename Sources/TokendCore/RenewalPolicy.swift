@@ -7,8 +7,11 @@ public struct RenewalPolicy: Equatable, Sendable {
     /// How long a client waits for a token that is not there yet (the profile's `timeout`).
     public var waitLimit: TimeSpan
 
-    /// A `REFRESH` (or a `GET` with MIN_TTL) finding a token younger than this reuses it.
+    /// A `REFRESH` finding a token younger than this reuses it; so does a `GET`
+    /// with MIN_TTL, when the IdP's lifetime is itself below MIN_TTL.
     public static let reuseWindow = TimeSpan.seconds(5 as Int64)
+    /// The earliest point of a token's life at which `refresh_in` may start its renewal.
+    public static let earliestRefreshFraction = 0.1
 
     public init(renewAt: Double = 0.75, jitter: Double = 0.05, retryMin: TimeSpan = .seconds(1 as Int64),
                 retryMax: TimeSpan = .seconds(60 as Int64), waitLimit: TimeSpan = .seconds(10 as Int64)) {
@@ -28,7 +31,12 @@ public struct RenewalPolicy: Equatable, Sendable {
     public func renewalMoment(for token: IssuedToken, sentAt: Instant, unit: Double) -> Instant {
         let lifetime = token.lifetime
         var moment = sentAt + lifetime * renewAt + lifetime * (jitter * (unit * 2 - 1))
-        if let refreshIn = token.refreshIn, sentAt + refreshIn < moment { moment = sentAt + refreshIn }
+        if let refreshIn = token.refreshIn, sentAt + refreshIn < moment {
+            // `refresh_in` may bring renewal forward, but never before
+            // `retry_min` nor before 10 % of the lifetime (SPEC §3): an IdP
+            // saying 0 must not make tokend ask again in a loop.
+            moment = Swift.max(sentAt + refreshIn, sentAt + retryMin, sentAt + lifetime * RenewalPolicy.earliestRefreshFraction)
+        }
         return Swift.min(Swift.max(moment, sentAt), sentAt + lifetime)
     }
 

@@ -1,3 +1,5 @@
+import TokendProtocol
+
 /// The HTTP request that asks an IdP for a token (SPEC §3), as data: the
 /// transport sends exactly this.
 public struct TokenRequest: Equatable, Sendable {
@@ -5,6 +7,11 @@ public struct TokenRequest: Equatable, Sendable {
     /// Headers other than Content-Length; includes Authorization for Basic.
     public var headers: [(name: String, value: String)]
     public var body: String
+    /// Every form in which the request carries the client secret (raw,
+    /// percent-encoded, inside the base64 of the Basic credentials) and the
+    /// forms a server echoing it is likely to use (lower-case hex, `+` for a
+    /// space, JSON-escaped): what an error message must never quote.
+    public var secretForms: [String]
 
     public static func == (a: TokenRequest, b: TokenRequest) -> Bool {
         a.url == b.url && a.body == b.body && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
@@ -18,10 +25,14 @@ public struct TokenRequest: Equatable, Sendable {
             ("Accept", "application/json"),
             ("User-Agent", userAgent),
         ]
+        let secret = profile.clientSecret.value
+        secretForms = TokenRequest.echoForms(of: secret)
         switch profile.authMethod {
         case .clientSecretBasic:
-            let credentials = FormEncoding.encode(profile.clientID) + ":" + FormEncoding.encode(profile.clientSecret.value)
-            headers.append(("Authorization", "Basic " + Base64.encode(credentials.utf8)))
+            let credentials = FormEncoding.encode(profile.clientID) + ":" + FormEncoding.encode(secret)
+            let basic = Base64.encode(credentials.utf8)
+            headers.append(("Authorization", "Basic " + basic))
+            secretForms.append(basic)
         case .clientSecretPost:
             fields.append(FormField("client_id", profile.clientID))
             fields.append(FormField("client_secret", profile.clientSecret.value))
@@ -30,5 +41,29 @@ public struct TokenRequest: Equatable, Sendable {
         if let scope = profile.scope { fields.append(FormField("scope", scope)) }
         fields += profile.extraParams
         body = FormEncoding.body(fields)
+    }
+
+    /// The ways a server may echo `secret` back in an error page.
+    static func echoForms(of secret: String) -> [String] {
+        guard !secret.isEmpty else { return [] }
+        let encoded = FormEncoding.encode(secret)
+        var forms = [secret, encoded, encoded.replacingAll("%20", with: "+"), lowerCaseEscapes(encoded),
+                     String(JSONWriter.quoted(secret).dropFirst().dropLast())]
+        // Longest first, so that a form containing another is removed whole.
+        forms.sort { $0.utf8.count > $1.utf8.count }
+        var unique: [String] = []
+        for form in forms where !unique.contains(form) { unique.append(form) }
+        return unique
+    }
+
+    private static func lowerCaseEscapes(_ encoded: String) -> String {
+        var out = [UInt8]()
+        var afterPercent = 0
+        for byte in encoded.utf8 {
+            if byte == UInt8(ascii: "%") { afterPercent = 2; out.append(byte); continue }
+            if afterPercent > 0, (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte) { out.append(byte | 0x20) } else { out.append(byte) }
+            afterPercent = max(0, afterPercent - 1)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -22,21 +22,51 @@ public enum TokenResponseParser {
         if status == 429 || status == 503, let header = retryAfter {
             wait = parseRetryAfter(header, unixTime: unixTime)
         }
+        // A body that carries a token is never quoted, whatever the status
+        // (a gateway's 201, an error object beside a token): describe it.
+        if mentionsAccessToken(body) {
+            let what = status == 200 ? "invalid token response" : "HTTP \(status)"
+            return .failure(FetchFailure("\(what): the body holds an access_token but is not a token response (not quoted)", retryAfter: wait))
+        }
         if let json, let error = json["error"]?.stringValue {
             var message = error
             if let description = json["error_description"]?.stringValue, !description.isEmpty {
                 message += ": " + description
             }
-            let text = redacted(AnswerLine.oneLine(message, limit: 300), redact)
-            return .failure(FetchFailure(text, retryAfter: wait))
+            return .failure(FetchFailure(quotable(message, redact), retryAfter: wait))
         }
         if status == 200 {
-            // A 200 body may hold a token: describe it, never quote it.
             let reason = json == nil ? "the body is not valid JSON" : "the body is not a JSON object"
             return .failure(FetchFailure("invalid token response: \(reason)"))
         }
-        let snippet = redacted(printableSnippet(body), redact)
+        let snippet = quotable(String(decoding: body, as: UTF8.self), redact)
         return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait))
+    }
+
+    /// The most of an IdP's text that an error message may quote: the
+    /// secret removed in every form it was sent in, then reduced to
+    /// printable characters (whitespace runs collapsed), then cut, so that
+    /// no part of a secret survives at the cut or where control characters
+    /// were dropped around it.
+    public static func quotable(_ text: String, _ secrets: [String]) -> String {
+        let printable = printableSnippet(Array(redacted(text, secrets).utf8), limit: Int.max)
+        return printableSnippet(Array(redacted(printable, secrets).utf8), limit: quotedCharacters)
+    }
+
+    /// How much of an IdP's body an error message quotes (SPEC §3).
+    public static let quotedCharacters = 200
+
+    /// Whether `access_token` occurs anywhere in the body (any case): in a
+    /// JSON member, an HTML page echoing one, a form-encoded answer.
+    static func mentionsAccessToken(_ body: [UInt8]) -> Bool {
+        let needle = Array("access_token".utf8)
+        guard body.count >= needle.count else { return false }
+        for start in 0...(body.count - needle.count) {
+            var i = 0
+            while i < needle.count, body[start + i] | 0x20 == needle[i] | 0x20 { i += 1 }
+            if i == needle.count { return true }
+        }
+        return false
     }
 
     static func success(_ json: JSONValue, defaultTTL: TimeSpan, unixTime: Double) -> Result<IssuedToken, FetchFailure> {
@@ -112,12 +142,12 @@ public enum TokenResponseParser {
         return wait
     }
 
-    /// At most 200 printable ASCII characters of `body`, whitespace runs collapsed.
-    static func printableSnippet(_ body: [UInt8]) -> String {
+    /// At most `limit` printable ASCII characters of `body`, whitespace runs collapsed.
+    static func printableSnippet(_ body: [UInt8], limit: Int = quotedCharacters) -> String {
         var out = [UInt8]()
         var lastWasSpace = true
         for byte in body {
-            if out.count == 200 { break }
+            if out.count == limit { break }
             if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
                 if !lastWasSpace { out.append(0x20) }
                 lastWasSpace = true
@@ -132,7 +162,7 @@ public enum TokenResponseParser {
 
     static func redacted(_ text: String, _ secrets: [String]) -> String {
         var out = text
-        for secret in secrets where secret.utf8.count >= 4 {
+        for secret in secrets where !secret.isEmpty {
             out = out.replacingAll(secret, with: "<redacted>")
         }
         return out

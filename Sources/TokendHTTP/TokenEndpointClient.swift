@@ -42,24 +42,24 @@ public final class TokenEndpointClient: Sendable {
         let request = self.request, options = self.options, profile = self.profile, transfer = self.transfer
         return pool.runIfActive(eventLoop: eventLoop) {
             let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
-            return TokenEndpointClient.interpret(outcome, profile: profile)
+            return TokenEndpointClient.interpret(outcome, profile: profile, request: request)
         }
     }
 
     /// Blocking variant for tests and tools.
     public func fetchNow() -> FetchReport {
         let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
-        return TokenEndpointClient.interpret(outcome, profile: profile)
+        return TokenEndpointClient.interpret(outcome, profile: profile, request: request)
     }
 
-    static func interpret(_ outcome: TransferOutcome, profile: ProfileConfiguration) -> FetchReport {
+    static func interpret(_ outcome: TransferOutcome, profile: ProfileConfiguration, request: TokenRequest) -> FetchReport {
         switch outcome {
         case .failed(let message, let sentAt):
-            return FetchReport(sentAt: sentAt, result: .failure(FetchFailure(message)))
+            return FetchReport(sentAt: sentAt, result: .failure(FetchFailure(TokenResponseParser.quotable(message, request.secretForms))))
         case .response(let status, let retryAfter, let body, let sentAt):
             let result = TokenResponseParser.parse(
                 status: status, retryAfter: retryAfter, body: body, defaultTTL: profile.defaultTTL,
-                unixTime: BootClock.unixTime(), redact: [profile.clientSecret.value])
+                unixTime: BootClock.unixTime(), redact: request.secretForms)
             return FetchReport(sentAt: sentAt, result: result)
         }
     }

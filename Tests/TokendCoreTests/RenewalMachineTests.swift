@@ -69,8 +69,8 @@ struct MachineDriver {
     @Test func refreshInWinsWhenEarlier() throws {
         var d = MachineDriver()
         d.apply(d.machine.start(now: d.now, prefetch: true))
-        d.succeed(lifetime: 86_400, refreshIn: .seconds(3600 as Int64))
-        #expect(d.wake == d.now + .seconds(3600 as Int64))
+        d.succeed(lifetime: 86_400, refreshIn: .seconds(43_200 as Int64))
+        #expect(d.wake == d.now + .seconds(43_200 as Int64))
     }
 
     @Test func backoffGrowsWithFullJitterAndIsCapped() throws {
@@ -176,6 +176,38 @@ struct MachineDriver {
         d.succeed(lifetime: 60)
         if case .token(let held) = d.answers[WaiterID(3)] { #expect(held.token.accessToken == "t2") }
         else { Issue.record("waiter 3 not answered") }
+    }
+
+    /// Issue 10 item 2: the 5-second reuse is REFRESH's; a young token with
+    /// less than MIN_TTL left is renewed unless the IdP's lifetime is itself shorter.
+    @Test func minTTLRenewsAYoungTokenWhenTheIdPCanDoBetter() throws {
+        var d = MachineDriver()
+        d.apply(d.machine.start(now: d.now, prefetch: true))
+        d.succeed(lifetime: 12)
+        d.now = d.now + .seconds(3 as Int64)
+        d.apply(d.machine.demand(WaiterID(1), .token(minTTL: .seconds(10 as Int64)), now: d.now))
+        #expect(d.answers[WaiterID(1)] == nil)
+        #expect(d.fetchesStarted == 2)
+        d.succeed(lifetime: 12)
+        guard case .token(let held) = d.answers[WaiterID(1)] else {
+            Issue.record("waiter 1 not answered with a token")
+            return
+        }
+        #expect(held.token.accessToken == "t2")
+        #expect(held.remaining(at: d.now) >= .seconds(10 as Int64))
+    }
+
+    /// Issue 10 item 13: `refresh_in` of 0 must not renew in a loop.
+    @Test(arguments: [0.0, 0.001, 1.0])
+    func refreshInNeverRenewsBeforeRetryMinNorTenPercent(refreshIn: Double) throws {
+        let policy = RenewalPolicy(renewAt: 0.75, jitter: 0, retryMin: .seconds(2 as Int64))
+        let sent = Instant(nanoseconds: 5_000_000_000)
+        let long = IssuedToken(accessToken: "a", lifetime: .seconds(3600 as Int64), refreshIn: .seconds(refreshIn))
+        #expect(policy.renewalMoment(for: long, sentAt: sent, unit: 0.5) == sent + .seconds(360 as Int64))
+        let short = IssuedToken(accessToken: "a", lifetime: .seconds(10 as Int64), refreshIn: .seconds(refreshIn))
+        #expect(policy.renewalMoment(for: short, sentAt: sent, unit: 0.5) == sent + .seconds(2 as Int64))
+        let later = IssuedToken(accessToken: "a", lifetime: .seconds(3600 as Int64), refreshIn: .seconds(1800 as Int64))
+        #expect(policy.renewalMoment(for: later, sentAt: sent, unit: 0.5) == sent + .seconds(1800 as Int64))
     }
 
     @Test func refreshSharesOneRequestAndReusesAYoungToken() throws {

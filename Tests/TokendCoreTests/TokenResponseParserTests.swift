@@ -52,8 +52,51 @@ import Testing
     }
 
     @Test func theSecretIsRedactedFromEchoedBodies() throws {
-        guard case .failure(let f) = parse(400, "bad client_secret=hunter2-secret", redact: ["hunter2-secret"]) else { return }
-        #expect(!f.message.contains("hunter2-secret"))
+        guard case .failure(let f) = parse(400, "bad client_secret=hunter2-secret", redact: ["hunter2-secret"]) else {
+            Issue.record("accepted an HTTP 400")
+            return
+        }
+        #expect(!f.message.contains("hunter2-secret") && f.message.contains("<redacted>"))
+    }
+
+    /// Issue 10 item 4: a body holding a token is never quoted, whatever the status.
+    @Test(arguments: [200, 201, 202, 400, 500])
+    func aBodyHoldingATokenIsNeverQuoted(status: Int) throws {
+        for body in [#"{"access_token":"tok-SECRET-123","error":"weird"}"#, #"{"Access_Token":"tok-SECRET-123"}"#,
+                     "<html>access_token=tok-SECRET-123</html>"] {
+            guard case .failure(let f) = parse(status, body) else {
+                if status != 200 { Issue.record("HTTP \(status) accepted") }
+                continue
+            }
+            #expect(!f.message.contains("tok-SECRET-123"), "\(f.message)")
+            #expect(f.message.contains("access_token"))
+        }
+    }
+
+    /// Issue 10 item 4: an error page echoing the request shows the secret
+    /// percent-encoded or inside the Basic credentials; and a secret across
+    /// the 200-character cut must not survive by halves.
+    @Test func theSecretIsRedactedInEveryFormItWasSent() throws {
+        let secret = "s3cr3t value/+=%:é"
+        let profile = ProfileConfiguration(name: "p", tokenURL: "https://i/t", clientID: "my id", clientSecret: Secret(secret))
+        let request = TokenRequest(profile: profile, userAgent: "tokend/1")
+        let basic = String(request.headers.first { $0.name == "Authorization" }!.value.dropFirst("Basic ".count))
+        let encoded = FormEncoding.encode(secret)
+        for echoed in [secret, encoded, encoded.lowercased(), basic, encoded.replacingAll("%20", with: "+")] {
+            for padding in [0, 150, 190, 195, 199] {
+                let body = String(repeating: "x", count: padding) + echoed + " trailing"
+                guard case .failure(let f) = parse(400, body, redact: request.secretForms) else {
+                    Issue.record("accepted")
+                    continue
+                }
+                for piece in [secret, encoded, basic, String(basic.prefix(6)), String(encoded.prefix(8)), String(encoded.suffix(8))] {
+                    #expect(!f.message.contains(piece), "\(f.message) holds \(piece)")
+                }
+            }
+        }
+        let json = #"{"error":"invalid_client","error_description":"secret "# + encoded + #" is wrong"}"#
+        guard case .failure(let f) = parse(401, json, redact: request.secretForms) else { return }
+        #expect(f.message == "invalid_client: secret <redacted> is wrong")
     }
 
     @Test func httpDates() throws {
@@ -70,8 +113,8 @@ import Testing
                                            audience: "https://api/", scope: "a b", extraParams: [FormField("resource", "r&s")])
         let request = TokenRequest(profile: profile, userAgent: "tokend/1")
         let auth = request.headers.first { $0.name == "Authorization" }?.value
-        #expect(auth == "Basic " + Base64.encode(Array("id%3A1+%C3%A9:s%25%2B%3Ax".utf8)))
-        #expect(request.body == "grant_type=client_credentials&audience=https%3A%2F%2Fapi%2F&scope=a+b&resource=r%26s")
+        #expect(auth == "Basic " + Base64.encode(Array("id%3A1%20%C3%A9:s%25%2B%3Ax".utf8)))
+        #expect(request.body == "grant_type=client_credentials&audience=https%3A%2F%2Fapi%2F&scope=a%20b&resource=r%26s")
         #expect(!request.body.contains("client_secret"))
     }
 
