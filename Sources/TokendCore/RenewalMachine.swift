@@ -98,7 +98,7 @@ public struct RenewalMachine {
         // Nothing in flight and no attempt due before the client would give
         // up: waiting cannot help, so say why now rather than after `timeout`.
         if !fetchInFlight, let due = nextAttempt, due > now + policy.waitLimit, let lastError {
-            actions.append(.answer(id, .unavailable("no valid token; last error: \(lastError); next attempt in \(due - now)")))
+            actions.append(.answer(id, .unavailable("no valid token; last error: \(lastError); next attempt in \((due - now).roundedUpToSeconds)")))
             return actions
         }
         waiters.append(Waiter(id: id, deadline: now + policy.waitLimit))

@@ -28,6 +28,11 @@ public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// Whole seconds, rounded down.
     public var wholeSeconds: Int64 { nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : -((-nanoseconds + 999_999_999) / 1_000_000_000) }
 
+    /// Whole seconds, rounded up: for "next attempt in 60s" in messages.
+    public var roundedUpToSeconds: TimeSpan {
+        nanoseconds <= 0 ? .zero : .seconds((nanoseconds - 1) / 1_000_000_000 + 1)
+    }
+
     public static func < (a: TimeSpan, b: TimeSpan) -> Bool { a.nanoseconds < b.nanoseconds }
     public static func + (a: TimeSpan, b: TimeSpan) -> TimeSpan { TimeSpan(nanoseconds: a.nanoseconds &+ b.nanoseconds) }
     public static func - (a: TimeSpan, b: TimeSpan) -> TimeSpan { TimeSpan(nanoseconds: a.nanoseconds &- b.nanoseconds) }

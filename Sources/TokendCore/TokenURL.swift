@@ -50,6 +50,14 @@ public enum TokenURL {
         return host.lowercased()
     }
 
+    /// Whether `url` names a loopback host: such a URL is always reached
+    /// directly, never through a proxy (SPEC §3).
+    public static func isLoopbackURL(_ url: String) -> Bool {
+        guard let schemeEnd = url.range(of: "://") else { return false }
+        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return hostPart(authority).map(isLoopback) ?? false
+    }
+
     static func isLoopback(_ host: String) -> Bool {
         if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)

@@ -17,19 +17,24 @@ public struct TransferOptions: Sendable, Equatable {
     public var caFile: String?
     public var clientCertFile: String?
     public var clientKeyFile: String?
+    /// Never through a proxy: set for a loopback `token_url`, whose secret
+    /// would otherwise travel to a proxy from the environment in clear.
+    public var direct: Bool
 
-    public init(timeout: TimeSpan, caFile: String? = nil, clientCertFile: String? = nil, clientKeyFile: String? = nil) {
+    public init(timeout: TimeSpan, caFile: String? = nil, clientCertFile: String? = nil, clientKeyFile: String? = nil,
+                direct: Bool = false) {
         self.timeout = timeout
+        self.direct = direct
         self.caFile = caFile
         self.clientCertFile = clientCertFile
         self.clientKeyFile = clientKeyFile
     }
 }
 
-/// One libcurl easy handle, reused for every request of a profile so that a
-/// TLS connection to the IdP is kept alive between renewals where the IdP
-/// allows. `perform` blocks: call it only from a thread that serves no client.
-/// Not thread-safe; a profile's transfers never overlap (single flight).
+/// One libcurl easy handle per profile. Each request opens a connection of
+/// its own (`CURLOPT_FORBID_REUSE`, below). `perform` blocks: call it only
+/// from a thread that serves no client. Not thread-safe; a profile's
+/// transfers never overlap (single flight).
 public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpointClient's lock only
     private let handle: UnsafeMutableRawPointer
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -40,6 +45,16 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
     }
 
     public static var versionDescription: String { String(cString: curl_version()) }
+
+    /// "8.14.1": libcurl's own version number.
+    public static var versionNumber: String {
+        String(cString: curl_version()).split(separator: " ").first.map { String($0.drop { $0 != "/" }.dropFirst()) } ?? "?"
+    }
+
+    private enum PerformResult {
+        case performed(CURLcode)
+        case refusedOption(String)
+    }
 
     public init() {
         guard let handle = curl_easy_init() else { fatalError("curl_easy_init failed: out of memory") }
@@ -64,33 +79,49 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
 
         let timeoutMs = max(1, Int(options.timeout.milliseconds))
         var start = BootClock.now()
-        let code: CURLcode = body.withUnsafeMutableBufferPointer { bodyPointer in
+        let result: PerformResult = body.withUnsafeMutableBufferPointer { bodyPointer in
             errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
                 errorPointer[0] = 0
                 curl_easy_reset(handle)
-                tokend_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
-                tokend_curl_setopt_string(handle, CURLOPT_URL, request.url)
-                tokend_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
-                tokend_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-                tokend_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-                tokend_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs)
-                tokend_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs)
-                tokend_curl_setopt_off_t(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(maximumResponseBytes))
-                tokend_curl_setopt_long(handle, CURLOPT_POST, 1)
-                tokend_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyPointer.count - 1))
-                tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, bodyPointer.baseAddress)
-                tokend_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers)
-                tokend_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+                // Every option's result is checked: a libcurl that silently
+                // ignored one (an old one drops CURLOPT_PROTOCOLS_STR) would
+                // send the request with weaker guarantees than configured.
+                var refused: String?
+                func set(_ name: String, _ code: CURLcode) {
+                    if code != CURLE_OK, refused == nil { refused = "\(name) (\(String(cString: curl_easy_strerror(code))))" }
+                }
+                set("CURLOPT_ERRORBUFFER", tokend_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
+                set("CURLOPT_URL", tokend_curl_setopt_string(handle, CURLOPT_URL, request.url))
+                set("CURLOPT_PROTOCOLS_STR", tokend_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
+                set("CURLOPT_FOLLOWLOCATION", tokend_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0))
+                set("CURLOPT_NOSIGNAL", tokend_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+                set("CURLOPT_TIMEOUT_MS", tokend_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs))
+                set("CURLOPT_CONNECTTIMEOUT_MS", tokend_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs))
+                set("CURLOPT_MAXFILESIZE_LARGE", tokend_curl_setopt_off_t(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(maximumResponseBytes)))
+                set("CURLOPT_POST", tokend_curl_setopt_long(handle, CURLOPT_POST, 1))
+                set("CURLOPT_POSTFIELDSIZE_LARGE", tokend_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyPointer.count - 1)))
+                set("CURLOPT_POSTFIELDS", tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, bodyPointer.baseAddress))
+                set("CURLOPT_HTTPHEADER", tokend_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers))
+                set("CURLOPT_TCP_KEEPALIVE", tokend_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
                 // One connection per token request. Renewals are minutes apart,
                 // longer than any IdP keeps an idle connection, and libcurl
                 // silently sends a request again when a reused connection turns
                 // out dead: the IdP would see two requests for one attempt.
-                tokend_curl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
-                if let ca = options.caFile { tokend_curl_setopt_string(handle, CURLOPT_CAINFO, ca) }
-                if let cert = options.clientCertFile { tokend_curl_setopt_string(handle, CURLOPT_SSLCERT, cert) }
-                if let key = options.clientKeyFile { tokend_curl_setopt_string(handle, CURLOPT_SSLKEY, key) }
-                tokend_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, unmanaged.toOpaque())
-                tokend_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+                set("CURLOPT_FORBID_REUSE", tokend_curl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1))
+                if options.direct {
+                    // "*" matches every host: no proxy variable applies.
+                    set("CURLOPT_NOPROXY", tokend_curl_setopt_string(handle, CURLOPT_NOPROXY, "*"))
+                }
+                if let ca = options.caFile {
+                    // Only the configured CAs: libcurl's default CA directory
+                    // would otherwise stay trusted beside the file.
+                    set("CURLOPT_CAINFO", tokend_curl_setopt_string(handle, CURLOPT_CAINFO, ca))
+                    set("CURLOPT_CAPATH", tokend_curl_setopt_pointer(handle, CURLOPT_CAPATH, nil))
+                }
+                if let cert = options.clientCertFile { set("CURLOPT_SSLCERT", tokend_curl_setopt_string(handle, CURLOPT_SSLCERT, cert)) }
+                if let key = options.clientKeyFile { set("CURLOPT_SSLKEY", tokend_curl_setopt_string(handle, CURLOPT_SSLKEY, key)) }
+                set("CURLOPT_WRITEDATA", tokend_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, unmanaged.toOpaque()))
+                set("CURLOPT_WRITEFUNCTION", tokend_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, user in
                     let collector = Unmanaged<ResponseCollector>.fromOpaque(user!).takeUnretainedValue()
                     let length = size * count
                     guard collector.body.count + length <= maximumResponseBytes else {
@@ -101,21 +132,32 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
                         collector.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
                     }
                     return length
-                }
-                tokend_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, unmanaged.toOpaque())
-                tokend_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+                })
+                set("CURLOPT_HEADERDATA", tokend_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, unmanaged.toOpaque()))
+                set("CURLOPT_HEADERFUNCTION", tokend_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, user in
                     let collector = Unmanaged<ResponseCollector>.fromOpaque(user!).takeUnretainedValue()
                     let length = size * count
                     collector.header(UnsafeRawBufferPointer(start: data, count: length))
                     return length
+                })
+                if let refused {
+                    tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
+                    tokend_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
+                    return .refusedOption(refused)
                 }
                 start = BootClock.now()
                 let code = curl_easy_perform(handle)
                 // Drop pointers into Swift memory that is about to go away.
                 tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
                 tokend_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
-                return code
+                return .performed(code)
             }
+        }
+        guard case .performed(let code) = result else {
+            if case .refusedOption(let option) = result {
+                return .failed(message: "libcurl \(CurlTransfer.versionNumber) refused the option \(option); tokend needs libcurl 7.85 or later", sentAt: BootClock.now())
+            }
+            return .failed(message: "internal error", sentAt: BootClock.now())
         }
         var pretransfer: curl_off_t = 0
         tokend_curl_getinfo_off_t(handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer)

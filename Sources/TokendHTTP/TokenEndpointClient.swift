@@ -31,7 +31,8 @@ public final class TokenEndpointClient: Sendable {
         self.profile = profile
         self.request = TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent)
         self.options = TransferOptions(timeout: profile.timeout, caFile: profile.caFile,
-                                       clientCertFile: profile.clientCertFile, clientKeyFile: profile.clientKeyFile)
+                                       clientCertFile: profile.clientCertFile, clientKeyFile: profile.clientKeyFile,
+                                       direct: TokenURL.isLoopbackURL(profile.tokenURL))
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
         self.transfer = NIOLockedValueBox(CurlTransfer())

@@ -127,15 +127,18 @@ final class DaemonProcess {
     /// Drains stderr while the daemon runs: a full pipe would block it.
     private var stderrReader: OutputCollector!
 
-    init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil) throws {
+    /// - Parameter wrapper: a command that execs its last arguments (tokend
+    ///   and its options), e.g. `unshare -m ...`; tokend's pid is then the wrapper's.
+    init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil, wrapper: [String] = []) throws {
         self.directory = directory ?? temporaryDirectory()
         socket = self.directory + "/tokend.sock"
         let configPath = self.directory + "/tokend.toml"
         try ("socket = \"\(socket)\"\n" + config).write(toFile: configPath, atomically: true, encoding: .utf8)
         chmod(configPath, 0o600)
         notify = NotifyListener(directory: self.directory)
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/tokend")
-        process.arguments = ["--config", configPath]
+        let command = wrapper + [productsDirectory + "/tokend", "--config", configPath]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify.path
         env.removeValue(forKey: "JOURNAL_STREAM")
@@ -326,3 +329,73 @@ final class SpawnedProcess {
         close(stderr)
     }
 }
+
+/// The repository's root, for the scripts in tests/support.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// A server written by someone else's rules: a Python script from
+/// tests/support that prints its port as its first line and serves until
+/// killed.
+final class PythonServer {
+    let process = Process()
+    let port: Int
+    private let stderr: OutputCollector
+
+    init(script: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", repositoryRoot + "/tests/support/" + script] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        stderr = OutputCollector(err)
+        guard let line = readFirstLine(out.fileHandleForReading.fileDescriptor, timeout: 30), let port = Int(line) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw ServerFailure(message: "\(script) did not start: \(stderr.text(waitingForEOF: true))")
+        }
+        self.port = port
+    }
+
+    /// What the server wrote to stderr so far.
+    var log: String { stderr.text(waitingForEOF: false) }
+
+    struct ServerFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    deinit {
+        // SIGKILL: a child spawned from a test's worker thread inherits its
+        // blocked signals, SIGTERM included.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// The first line a process writes, without its LF.
+func readFirstLine(_ fd: Int32, timeout: Double) -> String? {
+    var line: [UInt8] = []
+    let deadline = Date().addingTimeInterval(timeout)
+    while deadline.timeIntervalSinceNow > 0 {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(deadline.timeIntervalSinceNow * 1000)) > 0 else { return nil }
+        var byte: UInt8 = 0
+        guard read(fd, &byte, 1) == 1 else { return nil }
+        if byte == 10 { return String(decoding: line, as: UTF8.self) }
+        line.append(byte)
+    }
+    return nil
+}
+
+/// A throw-away PKI made by tests/support/make-test-pki.sh.
+func makeTestPKI(caName: String = "tokend test CA") throws -> String {
+    let pki = temporaryDirectory()
+    let (status, _, errors) = try runTool("/bin/bash", [repositoryRoot + "/tests/support/make-test-pki.sh", pki, caName])
+    guard status == 0 else { throw PythonServer.ServerFailure(message: "openssl could not make the test PKI: \(errors)") }
+    return pki
+}
+
+/// Whether the tests run as root (some need to mount or change users).
+var runningAsRoot: Bool { geteuid() == 0 }
