@@ -97,6 +97,16 @@ final class Daemon {
         }
         defer { if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) } }
 
+        // Every configured profile is known before the first accept: a client
+        // that connected early (queued in a socket passed by systemd, or in
+        // the backlog) waits for the first token rather than being told the
+        // profile does not exist (SPEC §5).
+        do {
+            _ = try engine.apply(configuration.profiles).wait()
+        } catch {
+            logger.critical("cannot install the profiles: \(error)")
+            return Daemon.failureStatus
+        }
         let context = ServerContext(engine: engine, idleTimeout: configuration.idleTimeout,
                                     maxConnections: configuration.maxConnections, logger: logger)
         let server: SocketServer
@@ -106,7 +116,6 @@ final class Daemon {
             logger.critical("cannot serve on the socket: \(error)")
             return Daemon.failureStatus
         }
-        _ = try? engine.apply(configuration.profiles).wait()
         logger.notice("tokend \(TokendVersion.string) serving", metadata: [
             "socket": .string(ownedSocket?.path ?? "systemd"), "profiles": .stringConvertible(configuration.profiles.count),
             "curl": .string(CurlTransfer.versionDescription),

@@ -130,6 +130,39 @@ import TokendSystemd
         #expect(FileManager.default.fileExists(atPath: socketPath), "tokend removed a socket it did not create")
     }
 
+    /// Issue 10 item 1: clients that connected and sent their request before
+    /// tokend was exec'd (the activator holds the socket) are served like any
+    /// other, never told that a configured profile does not exist. Repeated,
+    /// since the race it guards against is a matter of timing.
+    @Test func clientsQueuedBeforeTheExecAreServed() async throws {
+        let activator = "/usr/bin/systemd-socket-activate"
+        try #require(FileManager.default.isExecutableFile(atPath: activator), "install the Debian package systemd")
+        let idp = try await TestIdP.start()
+        let dir = temporaryDirectory()
+        let sanitizerOptions = ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"].flatMap { name in
+            ProcessInfo.processInfo.environment[name].map { ["-E", "\(name)=\($0)"] } ?? []
+        }
+        for round in 0..<12 {
+            let socketPath = dir + "/activated-\(round).sock", configPath = dir + "/tokend-\(round).toml"
+            try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL) + profileConfig("other", url: idp.tokenURL))
+                .write(toFile: configPath, atomically: true, encoding: .utf8)
+            chmod(configPath, 0o600)
+            let activated = try SpawnedProcess(activator, ["-l", socketPath] + sanitizerOptions
+                                               + [productsDirectory + "/tokend", "--config", configPath])
+            #expect(activated.awaitStderr(containing: "Listening on"))
+            let clients = try (0..<4).map { _ in try LineClient(path: socketPath) }
+            for (i, client) in clients.enumerated() { client.send(i % 2 == 0 ? "GET demo\n" : "HEADER other\nLIST\n") }
+            for (i, client) in clients.enumerated() {
+                let answer = client.readLine()
+                #expect(answer?.hasPrefix(i % 2 == 0 ? "OK " : "OK Authorization: Bearer ") == true, "round \(round): \(answer ?? "no answer")")
+                if i % 2 == 1 { #expect(client.readLine() == "OK demo other", "round \(round)") }
+            }
+            kill(activated.pid, SIGTERM)
+            #expect(activated.wait() == 0)
+        }
+        try await idp.shutdown()
+    }
+
     /// SIGTERM while clients pipeline and while some wait on a slow IdP:
     /// what was read is answered, then the connections close, exit 0, socket removed.
     @Test func gracefulStopUnderLoad() async throws {
