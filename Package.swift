@@ -29,8 +29,11 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
-        // prctl and getrandom, whose headers Swift's Glibc module does not export.
+        // prctl, getrandom, closefrom for posix_spawn, pidfd_open: calls whose
+        // headers Swift's Glibc module does not export.
         .target(name: "CProcessShim"),
+        // Facts and mechanisms of the host, below every other Swift target.
+        .target(name: "TokendPlatform", dependencies: ["CProcessShim"]),
 
         // Pure logic: no sockets, no curl, no clocks. TokendProtocol is also
         // Foundation-free so that tokenctl can link it and still start fast.
@@ -95,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TestIdP", "CProcessShim",
+                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP", "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,6 +133,7 @@ let package = Package(
         .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
+        .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendProtocol"]),
         .testTarget(

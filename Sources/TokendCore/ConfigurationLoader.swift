@@ -9,6 +9,14 @@ public struct LoadedConfiguration: Equatable, Sendable {
     }
 }
 
+/// The outcome of running the TOML parser where a crash cannot hurt.
+public enum ParserCheck: Equatable, Sendable {
+    case survived
+    case crashed
+    /// The check itself could not run (no process, a deadline passed): the file is refused.
+    case cannotRun(String)
+}
+
 /// Reads a configuration file and makes it ready to run: parses it, reads
 /// every secret, resolves user and group names, and checks that the TLS
 /// files it names can be read (SPEC §2, `tokend --check`).
@@ -16,12 +24,12 @@ public enum ConfigurationLoader {
     static let maximumFileBytes = 1 << 20
     static let maximumSecretBytes = 64 << 10
 
-    /// - Parameter parserSurvives: runs the TOML parser on the text where its
+    /// - Parameter parserCheck: runs the TOML parser on the text where its
     ///   crash cannot hurt (tokend: in a child process) and says whether it
-    ///   returned. TOMLKit's C++ parser (toml++) aborts on some malformed
+    ///   returned; when the check cannot run, the file is refused. TOMLKit's C++ parser (toml++) aborts on some malformed
     ///   files instead of reporting an error; such a file is refused here.
     public static func load(path: String, host: some HostEnvironment,
-                            parserSurvives: (String) -> Bool = { _ in true }) throws(ConfigurationErrors) -> LoadedConfiguration {
+                            parserCheck: (String) -> ParserCheck = { _ in .survived }) throws(ConfigurationErrors) -> LoadedConfiguration {
         let bytes: [UInt8]
         switch host.readFile(path, limit: maximumFileBytes) {
         case .success(let b): bytes = b
@@ -30,9 +38,15 @@ public enum ConfigurationLoader {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationErrors([ConfigurationError(file: path, key: "", message: "the file is not valid UTF-8")])
         }
-        guard parserSurvives(text) else {
+        switch parserCheck(text) {
+        case .survived:
+            break
+        case .crashed:
             throw ConfigurationErrors([ConfigurationError(file: path, key: "", message:
                 "the TOML parser crashed on this file: it is not valid TOML (look for a malformed [table] header or key)")])
+        case .cannotRun(let reason):
+            throw ConfigurationErrors([ConfigurationError(file: path, key: "", message:
+                "the file was not loaded: \(reason)")])
         }
         return try load(text: text, path: path, host: host)
     }

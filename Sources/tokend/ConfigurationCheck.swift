@@ -7,7 +7,7 @@ enum ConfigurationCheck {
 
     static func run(path: String) -> Int32 {
         do {
-            let loaded = try ConfigurationLoader.load(path: path, host: SystemHost(), parserSurvives: ParserPreflight.parserSurvives)
+            let loaded = try ConfigurationLoader.load(path: path, host: SystemHost(), parserCheck: ParserPreflight.check)
             for warning in loaded.warnings { printError("warning: \(warning)") }
             let count = loaded.configuration.profiles.count
             print("\(path): configuration OK (\(count) profile\(count == 1 ? "" : "s"))")

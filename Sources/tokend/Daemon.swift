@@ -47,7 +47,7 @@ final class Daemon {
             }
         } else {
             do {
-                loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost(), parserSurvives: ParserPreflight.parserSurvives)
+                loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost(), parserCheck: ParserPreflight.check)
             } catch {
                 for problem in error.errors { printError(problem.description) }
                 return ConfigurationCheck.invalidStatus
@@ -150,7 +150,7 @@ final class Daemon {
         defer { notifier.notify("READY=1\nSTATUS=\(statusLine(engine))") }
         let loaded: LoadedConfiguration
         do {
-            loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost(), parserSurvives: ParserPreflight.parserSurvives)
+            loaded = try ConfigurationLoader.load(path: configPath, host: SystemHost(), parserCheck: ParserPreflight.check)
         } catch {
             for problem in error.errors {
                 logger.error("reload refused, keeping the running configuration", metadata: ["problem": .string(problem.description)])

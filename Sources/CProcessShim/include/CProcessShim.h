@@ -2,12 +2,18 @@
 #define TOKEND_CPROCESSSHIM_H
 // Process-hardening calls whose headers Swift's Glibc module does not export.
 #include <stddef.h>
+#include <spawn.h>
+#include <sys/types.h>
 
 /// prctl(PR_SET_DUMPABLE, 0): no core file, no same-user ptrace. Returns 0 on success.
 int tokend_set_nondumpable(void);
-/// Whether the process is dumpable (for tests).
-int tokend_is_dumpable(void);
+/// Non-dumpable and RLIMIT_CORE 0: a crash leaves no core file. Returns 0 on success.
+int tokend_forbid_core_files(void);
 /// Fills `buffer` with `length` bytes from the kernel's CSPRNG. Returns 0 on success.
 int tokend_random_bytes(void *buffer, size_t length);
+/// posix_spawn_file_actions_addclosefrom_np: the child keeps no descriptor from `lowest` up.
+int tokend_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest);
+/// pidfd_open(2): a descriptor that becomes readable when the child exits; -1 with errno.
+int tokend_pidfd_open(pid_t pid);
 
 #endif
