@@ -74,7 +74,11 @@ public enum ConfigurationLoader {
                 }
             case .file(let file):
                 switch readSecret(file, host: host) {
-                case .success(let s): profile.clientSecret = s
+                case .success(let s):
+                    profile.clientSecret = s
+                    if let mode = host.fileMode(file), mode & 0o044 != 0 {
+                        warnings.append("\(path): \(key).client_secret_file: \(file) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it, or use client_secret_credential")
+                    }
                 case .failure(let e): fail("\(key).client_secret_file", "cannot read \(file): \(e.message)")
                 }
             case .credential(let name):
@@ -116,9 +120,12 @@ public enum ConfigurationLoader {
         switch host.readFile(file, limit: maximumSecretBytes) {
         case .failure(let e): return .failure(e)
         case .success(var bytes):
-            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-            guard !bytes.isEmpty else { return .failure(HostError("the file is empty")) }
-            guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(HostError("the secret is not valid UTF-8")) }
+            // The bytes are cleared before they are freed; the secret lives on
+            // in the String that the profile keeps.
+            defer { for i in bytes.indices { bytes[i] = 0 } }
+            let length = bytes.last == UInt8(ascii: "\n") ? bytes.count - 1 : bytes.count
+            guard length > 0 else { return .failure(HostError("the file is empty")) }
+            guard let text = String(validating: bytes[..<length], as: UTF8.self) else { return .failure(HostError("the secret is not valid UTF-8")) }
             return .success(Secret(text))
         }
     }
