@@ -1,26 +1,54 @@
 import Glibc
 
 /// Creates the daemon's listening Unix socket the careful way (as
-/// ssh-agent does): the file is born under a restrictive umask, gets its
-/// mode and group before anyone can be accepted, and a live daemon on the
-/// same path is detected rather than silently displaced.
+/// ssh-agent does), for hosts where the socket's directory may be shared:
+///
+/// - a lock file beside the socket (`PATH.lock`, `flock`) makes two daemons
+///   starting together agree on which one runs, so neither unlinks the other's socket;
+/// - a socket file already there is probed without blocking and replaced
+///   only when the kernel says nobody listens (`ECONNREFUSED`); any other
+///   answer (`EACCES`, a full backlog) leaves it alone;
+/// - the file is born with its final mode (bound under the matching umask,
+///   so there is no `chmod` by path) and its group is set with
+///   `fchownat(AT_SYMLINK_NOFOLLOW)` relative to the directory after
+///   checking that the entry is still a socket: a symlink swapped in is
+///   never followed;
+/// - a directory it creates gets mode 0755 whatever the umask (under
+///   systemd's `UMask=0077` a plain `mkdir` would lock the clients out).
 public enum ListeningSocket {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// A listening socket bound at `path`; the caller owns the descriptor.
-    public static func bind(path: String, mode: UInt32, group: UInt32?, backlog: Int32 = 256) throws(Failure) -> CInt {
+    /// A bound, listening socket and the lock that makes it ours.
+    public struct Bound {
+        public var descriptor: CInt
+        /// Held open (and locked) for the daemon's life; closing it releases the lock.
+        public var lock: CInt
+    }
+
+    /// A listening socket bound at `path`; the caller owns both descriptors.
+    public static func bind(path: String, mode: UInt32, group: UInt32?, backlog: Int32 = 256) throws(Failure) -> Bound {
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw Failure(description: "socket path \(path) is too long")
         }
         try makeParentDirectory(of: path)
-        try removeStaleSocket(at: path)
+        let lock = try takeLock(path + ".lock", socket: path)
+        do {
+            try removeStaleSocket(at: path)
+            return Bound(descriptor: try bindAndListen(path: path, mode: mode, group: group, backlog: backlog), lock: lock)
+        } catch {
+            close(lock)
+            throw error
+        }
+    }
 
+    static func bindAndListen(path: String, mode: UInt32, group: UInt32?, backlog: Int32) throws(Failure) -> CInt {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText())") }
         var address = unixAddress(path)
-        let oldMask = umask(0o177)
+        // Born with its final mode: no chmod by path afterwards.
+        let oldMask = umask(mode_t(0o777 & ~mode))
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -30,15 +58,11 @@ public enum ListeningSocket {
             close(fd)
             throw Failure(description: "cannot bind \(path): \(String(cString: strerror(bindErrno)))")
         }
-        if chmod(path, mode_t(mode)) != 0 {
-            let text = errnoText()
-            close(fd); unlink(path)
-            throw Failure(description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(text)")
-        }
-        if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
-            let text = errnoText()
-            close(fd); unlink(path)
-            throw Failure(description: "cannot give \(path) to group \(group): \(text)")
+        if let group {
+            do throws(Failure) { try setGroup(of: path, to: group) } catch {
+                close(fd); unlink(path)
+                throw error
+            }
         }
         guard listen(fd, backlog) == 0 else {
             let text = errnoText()
@@ -46,6 +70,21 @@ public enum ListeningSocket {
             throw Failure(description: "cannot listen on \(path): \(text)")
         }
         return fd
+    }
+
+    /// Gives the socket file at `path` to `group`, never following a symlink.
+    static func setGroup(of path: String, to group: UInt32) throws(Failure) {
+        let (directory, name) = split(path)
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { throw Failure(description: "cannot open \(directory): \(errnoText())") }
+        defer { close(dirfd) }
+        var st = stat()
+        guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
+            throw Failure(description: "\(path) is no longer the socket tokend bound (replaced while starting); refusing to change it")
+        }
+        guard fchownat(dirfd, name, uid_t.max, gid_t(group), AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw Failure(description: "cannot give \(path) to group \(group): \(errnoText())")
+        }
     }
 
     /// The inode of the socket file, to remove only our own file at exit.
@@ -66,30 +105,74 @@ public enum ListeningSocket {
         var current = ""
         while !components.isEmpty {
             current += "/" + components.removeFirst()
-            if mkdir(current, 0o755) != 0, errno != EEXIST {
+            if mkdir(current, 0o755) == 0 {
+                // Ours: make it enterable by the clients whatever the umask.
+                let fd = open(current, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0, fchmod(fd, 0o755) == 0 else {
+                    let text = errnoText()
+                    if fd >= 0 { close(fd) }
+                    throw Failure(description: "cannot set mode 0755 on \(current): \(text)")
+                }
+                close(fd)
+            } else if errno != EEXIST {
                 throw Failure(description: "cannot create directory \(current): \(errnoText())")
             }
         }
     }
 
-    /// An existing socket where a daemon answers is an error; a stale one is removed.
+    /// `PATH.lock`, locked for as long as the daemon runs: a second daemon
+    /// on the same path is told that one is already running.
+    static func takeLock(_ lockPath: String, socket path: String) throws(Failure) -> CInt {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot open the lock file \(lockPath): \(errnoText())") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw Failure(description: "the lock file \(lockPath) is not a regular file")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { throw Failure(description: "tokend is already running on \(path) (\(lockPath) is locked)") }
+            throw Failure(description: "cannot lock \(lockPath): \(String(cString: strerror(code)))")
+        }
+        return fd
+    }
+
+    /// An existing socket where a daemon answers is an error; one where the
+    /// kernel refuses the connection (nobody listens) is removed; anything
+    /// else is left alone.
     static func removeStaleSocket(at path: String) throws(Failure) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         guard (st.st_mode & S_IFMT) == S_IFSOCK else {
             throw Failure(description: "\(path) exists and is not a socket; refusing to replace it")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard probe >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText())") }
         defer { close(probe) }
         var address = unixAddress(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if connected == 0 || errno == EAGAIN {
+        let code = errno
+        if connected == 0 || code == EAGAIN || code == EINPROGRESS {
             throw Failure(description: "tokend is already running on \(path)")
         }
-        unlink(path)
+        switch code {
+        case ECONNREFUSED:
+            unlink(path)
+        case ENOENT:
+            return
+        default:
+            throw Failure(description: "cannot tell whether \(path) is in use (connect: \(String(cString: strerror(code)))); refusing to replace it")
+        }
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
     }
 
     static func unixAddress(_ path: String) -> sockaddr_un {

@@ -19,6 +19,8 @@ final class Daemon {
     private let notifier = ServiceNotifier()
     /// The socket file we created (and so must remove), with its inode.
     private var ownedSocket: (path: String, inode: UInt64?)?
+    /// The lock beside the socket we bound, held until exit.
+    private var socketLock: CInt?
 
     /// Exit statuses: 0 clean stop, 1 runtime failure, 78 configuration error.
     static let failureStatus: Int32 = 1
@@ -88,14 +90,19 @@ final class Daemon {
             let group: UInt32?
             if case .id(let gid) = configuration.socketGroup { group = gid } else { group = nil }
             do {
-                descriptor = try ListeningSocket.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
+                let bound = try ListeningSocket.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
+                descriptor = bound.descriptor
+                socketLock = bound.lock
             } catch {
                 logger.critical("\(error.description)")
                 return Daemon.failureStatus
             }
             ownedSocket = (configuration.socketPath, ListeningSocket.inode(of: configuration.socketPath))
         }
-        defer { if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) } }
+        defer {
+            if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) }
+            if let socketLock { close(socketLock) }
+        }
 
         // Every configured profile is known before the first accept: a client
         // that connected early (queued in a socket passed by systemd, or in

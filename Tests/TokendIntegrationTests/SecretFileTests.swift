@@ -12,7 +12,7 @@ import TestIdP
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, 0o600)
         // `timeout` turns a hang into status 124 rather than a stuck suite.
-        let (status, _, errors) = try runTool("/usr/bin/timeout", ["10", productsDirectory + "/tokend", "--check", "--config", path])
+        let (status, _, errors) = try runTool("/usr/bin/timeout", ["--signal=KILL", "10", productsDirectory + "/tokend", "--check", "--config", path])
         return (status, errors)
     }
 

@@ -129,9 +129,10 @@ final class DaemonProcess {
 
     /// - Parameter wrapper: a command that execs its last arguments (tokend
     ///   and its options), e.g. `unshare -m ...`; tokend's pid is then the wrapper's.
-    init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil, wrapper: [String] = []) throws {
+    init(config: String, extraEnvironment: [String: String] = [:], directory: String? = nil, wrapper: [String] = [],
+         socket socketPath: String? = nil) throws {
         self.directory = directory ?? temporaryDirectory()
-        socket = self.directory + "/tokend.sock"
+        socket = socketPath ?? self.directory + "/tokend.sock"
         let configPath = self.directory + "/tokend.toml"
         try ("socket = \"\(socket)\"\n" + config).write(toFile: configPath, atomically: true, encoding: .utf8)
         chmod(configPath, 0o600)
@@ -145,8 +146,20 @@ final class DaemonProcess {
         for (k, v) in extraEnvironment { env[k] = v }
         process.environment = env
         process.standardError = stderrPipe
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
         try process.run()
         stderrReader = OutputCollector(stderrPipe)
+    }
+
+    private let exited = DispatchSemaphore(value: 0)
+
+    /// Waits up to `timeout` for the daemon to exit by itself; false when it is still running.
+    func waitForExit(timeout: Double) -> Bool {
+        guard exited.wait(timeout: .now() + timeout) == .success else { return false }
+        exited.signal()
+        process.waitUntilExit()
+        return true
     }
 
     var configPath: String { directory + "/tokend.toml" }
@@ -399,3 +412,13 @@ func makeTestPKI(caName: String = "tokend test CA") throws -> String {
 
 /// Whether the tests run as root (some need to mount or change users).
 var runningAsRoot: Bool { geteuid() == 0 }
+
+/// tests/support/preload.c, compiled once: an LD_PRELOAD library that makes
+/// tokend's environment hostile on purpose (see the file for its variables).
+let preloadLibrary: String = {
+    let output = temporaryDirectory() + "/preload.so"
+    let (status, _, errors) = (try? runTool("/usr/bin/cc", ["-shared", "-fPIC", "-O1", "-o", output,
+                                                          repositoryRoot + "/tests/support/preload.c", "-ldl"])) ?? (-1, "", "cc did not run")
+    precondition(status == 0, "cannot build tests/support/preload.c: \(errors)")
+    return output
+}()
