@@ -115,8 +115,8 @@ install: release
 		fi; \
 		rm -rf "$$check"; \
 	fi; \
-	if [ -z "$(DESTDIR)" ] && getent group tokend >/dev/null 2>&1; then \
-		chgrp tokend "$(SYSCONFDIR)/tokend" "$(SYSCONFDIR)/tokend/tokend.toml"; \
+	if [ -z "$(DESTDIR)" ] && getent group _tokend >/dev/null 2>&1; then \
+		chgrp _tokend "$(SYSCONFDIR)/tokend" "$(SYSCONFDIR)/tokend/tokend.toml"; \
 	fi; \
 	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 		echo; \
@@ -142,5 +142,5 @@ uninstall:
 		"$(DESTDIR)$(SYSUSERSDIR)/tokend.conf" "$(DESTDIR)$(TMPFILESDIR)/tokend.conf" \
 		"$(DESTDIR)$(DOCDIR)/OPERATIONS.md" "$(DESTDIR)$(DOCDIR)/tokend.toml.example"
 	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
-	@echo "kept $(DESTDIR)$(SYSCONFDIR)/tokend (configuration and secrets) and the user tokend."
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/tokend (configuration and secrets), the user _tokend and the groups tokend and _tokend."
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi

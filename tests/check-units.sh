@@ -6,7 +6,7 @@
 #   1. systemd-analyze verify of tokend.socket + tokend.service, with
 #      /usr/local/bin/tokend replaced by a real binary; any warning about
 #      a tokend unit (unknown key, bad value, missing executable) fails.
-#   2. systemd-analyze security --offline: exposure must be <= MAX_EXPOSURE (1.5).
+#   2. systemd-analyze security --offline: exposure must be <= MAX_EXPOSURE (1.2).
 #   3. sysusers.d and tmpfiles.d entries, applied to a scratch root directory.
 #   4. config/tokend.toml passes `tokend --check` (dummy credentials), and every
 #      client_secret_credential it names has a LoadCredential= in the service.
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-MAX_EXPOSURE=${MAX_EXPOSURE:-1.5}
+MAX_EXPOSURE=${MAX_EXPOSURE:-1.2}
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 pass() { echo "ok:   $*"; }
@@ -96,21 +96,39 @@ mkdir -p "$root/etc/tokend"
 touch "$root/etc/tokend/tokend.toml" "$root/etc/tokend/usage-engine.secret"
 chmod 0644 "$root/etc/tokend/tokend.toml" "$root/etc/tokend/usage-engine.secret"
 if systemd-sysusers --root="$root" - < systemd/tokend.sysusers >/dev/null 2>&1 &&
-   grep -q '^tokend:' "$root/etc/passwd" && grep -q '^tokend:' "$root/etc/group"; then
-    pass "sysusers: user and group tokend ($(grep '^tokend:' "$root/etc/passwd"))"
+   grep -q '^_tokend:' "$root/etc/passwd" && grep -q '^_tokend:' "$root/etc/group" && grep -q '^tokend:' "$root/etc/group"; then
+    pass "sysusers: user and group _tokend ($(grep '^_tokend:' "$root/etc/passwd")), clients' group tokend"
 else
-    fail "systemd-sysusers did not create user and group tokend from systemd/tokend.sysusers"
+    fail "systemd-sysusers did not create user _tokend and groups _tokend, tokend from systemd/tokend.sysusers"
 fi
+# The clients' group must grant nothing but the socket: no member, and not
+# the group of the configuration.
+if [[ -n $(awk -F: '$1 == "tokend" { print $4 }' "$root/etc/group") ]]; then
+    fail "sysusers: group tokend (the clients' group) has members"
+fi
+# The daemon keeps its own group as a supplementary one: systemd gives a
+# User= the groups that list it as a member.
+if awk -F: '$1 == "_tokend" { print $4 }' "$root/etc/group" | grep -qx '_tokend'; then
+    pass "sysusers: _tokend is a listed member of group _tokend (its supplementary group under Group=tokend)"
+else
+    fail "sysusers: _tokend is not listed as a member of group _tokend: under Group=tokend it could not read /etc/tokend"
+fi
+grep -q '^Group=tokend$' systemd/tokend.service && grep -q '^User=_tokend$' systemd/tokend.service \
+    && pass "tokend.service: User=_tokend, Group=tokend" \
+    || fail "tokend.service must run as User=_tokend with Group=tokend"
+grep -q '^SocketGroup=tokend$' systemd/tokend.socket && pass "tokend.socket: SocketGroup=tokend" || fail "tokend.socket: SocketGroup= is not tokend"
 # Ownership is only checked when we may chown (root); the syntax always is.
 if systemd-tmpfiles --root="$root" --create - < systemd/tokend.tmpfiles; then
-    gid=$(awk -F: '$1 == "tokend" { print $3 }' "$root/etc/group")
+    gid=$(awk -F: '$1 == "_tokend" { print $3 }' "$root/etc/group")
+    clients=$(awk -F: '$1 == "tokend" { print $3 }' "$root/etc/group")
     describe() { stat -c '%a %u:%g' "$1"; }
     if [[ $(id -u) -ne 0 ]]; then
         pass "tmpfiles: systemd/tokend.tmpfiles applies (ownership not checked: not root)"
-    elif [[ $(describe "$root/etc/tokend") == "750 0:$gid" &&
+    elif [[ $gid != "$clients" &&
+            $(describe "$root/etc/tokend") == "750 0:$gid" &&
             $(describe "$root/etc/tokend/tokend.toml") == "640 0:$gid" &&
             $(describe "$root/etc/tokend/usage-engine.secret") == "600 0:0" ]]; then
-        pass "tmpfiles: /etc/tokend 0750 root:tokend, tokend.toml 0640 root:tokend, *.secret 0600 root:root"
+        pass "tmpfiles: /etc/tokend 0750 root:_tokend, tokend.toml 0640 root:_tokend, *.secret 0600 root:root (not the clients' group)"
     else
         fail "tmpfiles: unexpected modes: $(describe "$root/etc/tokend"), $(describe "$root/etc/tokend/tokend.toml"), $(describe "$root/etc/tokend/usage-engine.secret")"
     fi
