@@ -55,6 +55,7 @@ let package = Package(
             name: "TokendHTTP",
             dependencies: [
                 "TokendCore", "CCurlShim",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

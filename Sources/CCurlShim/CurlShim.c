@@ -31,3 +31,9 @@ CURLcode tokend_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
 CURLcode tokend_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+CURLcode tokend_curl_setopt_xferinfo(CURL *handle, tokend_curl_progress_callback value) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, value);
+    if (code != CURLE_OK) return code;
+    return curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+}

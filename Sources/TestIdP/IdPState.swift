@@ -8,6 +8,10 @@ struct IdPState: Sendable {
     /// Queued faults, oldest first.
     var faults: [TestIdP.Fault] = []
     var requests: [TestIdP.RecordedRequest] = []
+    /// Token requests received and not yet answered (or abandoned by the client).
+    var inFlight = 0
+    /// The most token requests ever in flight at once.
+    var maxInFlight = 0
     var issued: [TestIdP.IssuedToken] = []
     /// Callers of ``TestIdP/waitForRequests(_:timeout:)`` still waiting, by ticket.
     var waiters: [UInt64: RequestWaiter] = [:]

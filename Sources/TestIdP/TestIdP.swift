@@ -102,6 +102,12 @@ public final class TestIdP: Sendable {
     }
 
     /// Every token handed out so far, in order.
+    /// The most token requests that were ever in flight at once (received,
+    /// neither answered nor abandoned by the client).
+    public var maxConcurrentRequests: Int {
+        endpoint.state.withLockedValue { $0.maxInFlight }
+    }
+
     public var issued: [IssuedToken] {
         endpoint.state.withLockedValue { $0.issued }
     }

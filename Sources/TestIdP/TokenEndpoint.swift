@@ -26,6 +26,8 @@ final class TokenEndpoint: Sendable {
                 return (Reply(action: .answer(.plain(status: 404, "Not Found")), delay: latency), [])
             }
             state.requests.append(request)
+            state.inFlight += 1
+            state.maxInFlight = max(state.maxInFlight, state.inFlight)
             var reply: Reply
             if bodyTooLarge {
                 // Rejected before any application logic, so no fault is used up.
@@ -43,6 +45,11 @@ final class TokenEndpoint: Sendable {
         // here, but it keeps the critical section free of foreign work.
         for waiter in ready { waiter.resume(true) }
         return reply
+    }
+
+    /// A token request recorded by `handle` was answered, or its client went away.
+    func requestFinished() {
+        state.withLockedValue { $0.inFlight -= 1 }
     }
 
     // MARK: - Waiting for requests

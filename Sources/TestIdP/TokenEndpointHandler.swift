@@ -17,6 +17,8 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
     private var bodyTooLarge = false
     /// A delayed answer not yet sent; cancelled if the connection goes away.
     private var pending: Scheduled<Void>?
+    /// A token request counted in flight and not yet answered.
+    private var outstanding = false
 
     init(endpoint: TokenEndpoint) {
         self.endpoint = endpoint
@@ -66,6 +68,7 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
             receivedAt: receivedAt
         )
         let reply = endpoint.handle(request, bodyTooLarge: bodyTooLarge)
+        outstanding = TokenEndpoint.tokenPath == (request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "")
         // After an oversized body the connection is not trusted further.
         let keepAlive = head.isKeepAlive && !bodyTooLarge
         if reply.delay > 0 {
@@ -80,6 +83,7 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func perform(_ action: Reply.Action, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        finishOutstanding()
         switch action {
         case .closeConnection:
             context.close(promise: nil)
@@ -101,9 +105,17 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
+    private func finishOutstanding() {
+        if outstanding {
+            outstanding = false
+            endpoint.requestFinished()
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         pending?.cancel()
         pending = nil
+        finishOutstanding()
         context.fireChannelInactive()
     }
 

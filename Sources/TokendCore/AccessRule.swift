@@ -26,4 +26,25 @@ public struct AccessRule: Equatable, Sendable {
         if gids.isEmpty { return false }
         return supplementaryGroups().contains { gids.contains($0) }
     }
+
+    /// Whether a peer may read, without asking the user database unless it
+    /// must. `kernelGroups` are the groups the kernel reported for the
+    /// connecting process (`SO_PEERGROUPS`); `userGroups`, those the user
+    /// database lists for the peer's user, when already known. Answers
+    /// `needsUserGroups` only when nothing else decides and they are not.
+    public func decide(uid: UInt32, gid: UInt32, kernelGroups: [UInt32], userGroups: [UInt32]?) -> AccessDecision {
+        if !restricted || uid == 0 || uids.contains(uid) || gids.contains(gid) { return .allowed }
+        if gids.isEmpty { return .denied }
+        if kernelGroups.contains(where: gids.contains) { return .allowed }
+        guard let userGroups else { return .needsUserGroups }
+        return userGroups.contains(where: gids.contains) ? .allowed : .denied
+    }
+}
+
+/// The outcome of an access check.
+public enum AccessDecision: Equatable, Sendable {
+    case allowed
+    case denied
+    /// Only the peer's groups in the user database can tell (look them up off the event loop).
+    case needsUserGroups
 }

@@ -18,6 +18,9 @@ final class ProfileRunner {
     private var wakeTarget: Instant?
     private var wakeTask: Scheduled<Void>?
     private var stopped = false
+    private var started = false
+    /// Demands that arrived before `start` (see `start(after:)`).
+    private var deferred: [(WaiterID, Demand)] = []
     /// Completes once the profile is stopped and its transfer thread has ended.
     let finished: EventLoopFuture<Void>
     private let finishedPromise: EventLoopPromise<Void>
@@ -42,7 +45,25 @@ final class ProfileRunner {
 
     func start() {
         loop.preconditionInEventLoop()
+        started = true
         run(machine.start(now: BootClock.now(), prefetch: configuration.prefetch))
+        let held = deferred
+        deferred.removeAll()
+        for (id, demand) in held where waiters[id] != nil {
+            run(machine.demand(id, demand, now: BootClock.now()))
+        }
+    }
+
+    /// Starts once `previous` completes: the runner it replaces (a profile
+    /// changed by a reload) may still have a transfer under way, and a
+    /// profile never has two token requests in flight. Clients that ask
+    /// meanwhile wait for the start.
+    func start(after previous: EventLoopFuture<Void>) {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        previous.hop(to: loop).whenComplete { _ in
+            let runner = bound.value
+            if !runner.stopped { runner.start() }
+        }
     }
 
     /// Stops renewing and returns the clients still waiting,
@@ -56,6 +77,9 @@ final class ProfileRunner {
         let pending = Array(waiters.values)
         waiters.removeAll()
         let finished = finishedPromise
+        // A transfer under way is abandoned: a replacement runner starts
+        // once it has ended (never two requests in flight for a profile).
+        client.abort()
         client.shutdown { finished.succeed(()) }
         return pending
     }
@@ -67,7 +91,11 @@ final class ProfileRunner {
         let id = WaiterID(nextWaiter)
         let promise = loop.makePromise(of: DemandOutcome.self)
         waiters[id] = PendingDemand(demand: demand, promise: promise)
-        run(machine.demand(id, demand, now: BootClock.now()))
+        if started {
+            run(machine.demand(id, demand, now: BootClock.now()))
+        } else {
+            deferred.append((id, demand))
+        }
         return promise.futureResult
     }
 
@@ -82,15 +110,10 @@ final class ProfileRunner {
             switch action {
             case .startFetch:
                 logger.debug("requesting a token", metadata: ["url": .string(configuration.tokenURL)])
-                client.fetch(on: loop).whenComplete { [self] result in
-                    guard !stopped else { return }
-                    let report: FetchReport
-                    switch result {
-                    case .success(let r): report = r
-                    case .failure(let error):
-                        report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
-                    }
-                    run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: BootClock.now()))
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                client.fetch(on: loop).whenComplete { result in
+                    let runner = bound.value
+                    runner.fetchCompleted(result)
                 }
             case .publish(let held):
                 handle.slot.publish(held.map(ServedToken.init))
@@ -129,18 +152,34 @@ final class ProfileRunner {
         }
     }
 
+    private func fetchCompleted(_ result: Result<FetchReport, Error>) {
+        guard !stopped else { return }
+        let report: FetchReport
+        switch result {
+        case .success(let r): report = r
+        case .failure(let error):
+            report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
+        }
+        run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: BootClock.now()))
+    }
+
     private func schedule(_ instant: Instant?) {
         wakeTask?.cancel()
         wakeTask = nil
         wakeTarget = instant
         guard let instant, !stopped else { return }
         let delay = min(max(instant - BootClock.now(), .zero), ProfileRunner.longestSleep)
-        wakeTask = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
-            wakeTask = nil
-            guard !stopped, let target = wakeTarget else { return }
-            let now = BootClock.now()
-            if now < target { schedule(target) } else { run(machine.wake(now: now)) }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        wakeTask = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+            bound.value.woke()
         }
+    }
+
+    private func woke() {
+        wakeTask = nil
+        guard !stopped, let target = wakeTarget else { return }
+        let now = BootClock.now()
+        if now < target { schedule(target) } else { run(machine.wake(now: now)) }
     }
 }
 

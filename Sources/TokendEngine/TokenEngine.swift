@@ -26,6 +26,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
             var summary = ReloadSummary()
             var next: [String: ProfileRunner] = [:]
             var handedOver: [(String, [PendingDemand])] = []
+            var previousTransfers: [String: EventLoopFuture<Void>] = [:]
             for profile in profiles {
                 if let existing = runners[profile.name], existing.configuration == profile {
                     next[profile.name] = existing
@@ -34,6 +35,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 }
                 if let existing = runners[profile.name] {
                     handedOver.append((profile.name, existing.stop()))
+                    previousTransfers[profile.name] = existing.finished
                     summary.changed.append(profile.name)
                 } else {
                     summary.added.append(profile.name)
@@ -46,7 +48,9 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
             }
             runners = next
             directory.replace(next.values.map(\.handle))
-            for name in summary.added + summary.changed { next[name]?.start() }
+            for name in summary.added { next[name]?.start() }
+            // A changed profile's new runner waits for the old one's transfer.
+            for name in summary.changed { next[name]?.start(after: previousTransfers[name]!) }
             // Clients waiting on a changed profile wait on its new configuration.
             for (name, pending) in handedOver {
                 for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }

@@ -1,3 +1,4 @@
+import Atomics
 import CCurlShim
 import Glibc
 import TokendCore
@@ -37,6 +38,9 @@ public struct TransferOptions: Sendable, Equatable {
 /// transfers never overlap (single flight).
 public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpointClient's lock only
     private let handle: UnsafeMutableRawPointer
+    /// Set from any thread to end the transfer under way (within about a
+    /// second: libcurl calls the progress function at least that often).
+    public let abort = ManagedAtomic(false)
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
     /// Call once, before any thread starts (libcurl's global init is not thread-safe).
@@ -65,7 +69,7 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
 
     /// Sends `request` and waits for the answer, at most `options.timeout`.
     public func perform(_ request: TokenRequest, options: TransferOptions) -> TransferOutcome {
-        let context = ResponseCollector()
+        let context = ResponseCollector(abort: abort)
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
 
@@ -140,6 +144,11 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
                     collector.header(UnsafeRawBufferPointer(start: data, count: length))
                     return length
                 })
+                set("CURLOPT_XFERINFODATA", tokend_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, unmanaged.toOpaque()))
+                set("CURLOPT_XFERINFOFUNCTION", tokend_curl_setopt_xferinfo(handle) { user, _, _, _, _ in
+                    let collector = Unmanaged<ResponseCollector>.fromOpaque(user!).takeUnretainedValue()
+                    return collector.abort.load(ordering: .relaxed) ? 1 : 0
+                })
                 if let refused {
                     tokend_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
                     tokend_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
@@ -164,6 +173,9 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
         let sentAt = start + TimeSpan(nanoseconds: Int64(pretransfer) * 1000)
 
         if code != CURLE_OK {
+            if code == CURLE_ABORTED_BY_CALLBACK {
+                return .failed(message: "the request was abandoned (the profile was changed or removed, or tokend stops)", sentAt: sentAt)
+            }
             if context.tooLarge || code == CURLE_FILESIZE_EXCEEDED {
                 return .failed(message: "response body larger than \(maximumResponseBytes / 1024) KiB", sentAt: sentAt)
             }
@@ -179,7 +191,11 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
 
 /// Collects the body and the interesting headers of the final response.
 private final class ResponseCollector {
+    let abort: ManagedAtomic<Bool>
     var body: [UInt8] = []
+
+    init(abort: ManagedAtomic<Bool>) { self.abort = abort }
+
     var tooLarge = false
     var retryAfter: String?
 

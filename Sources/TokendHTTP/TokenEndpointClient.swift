@@ -1,3 +1,4 @@
+import Atomics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -24,6 +25,8 @@ public final class TokenEndpointClient: Sendable {
     private let options: TransferOptions
     private let pool: NIOThreadPool
     private let transfer: NIOLockedValueBox<CurlTransfer>
+    /// The transfer's abort flag, outside the lock a transfer holds.
+    private let transferAbort: ManagedAtomic<Bool>
 
     public static let userAgent = "tokend/\(TokendVersion.string)"
 
@@ -35,7 +38,9 @@ public final class TokenEndpointClient: Sendable {
                                        direct: TokenURL.isLoopbackURL(profile.tokenURL))
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
-        self.transfer = NIOLockedValueBox(CurlTransfer())
+        let transfer = CurlTransfer()
+        self.transferAbort = transfer.abort
+        self.transfer = NIOLockedValueBox(transfer)
     }
 
     /// Sends one token request; the future completes on `eventLoop`.
@@ -65,9 +70,13 @@ public final class TokenEndpointClient: Sendable {
         }
     }
 
-    /// Stops the transfer thread once the transfer in progress, if any, ends.
     /// Stops the transfer thread once the transfer under way (if any) ends;
     /// `then` runs after that, on the pool's thread.
+    /// Ends the transfer under way, if any, within about a second.
+    public func abort() {
+        transferAbort.store(true, ordering: .relaxed)
+    }
+
     public func shutdown(then: @escaping @Sendable () -> Void = {}) {
         pool.shutdownGracefully { _ in then() }
     }

@@ -1,20 +1,32 @@
 import Logging
+import NIOConcurrencyHelpers
 import TokendCore
 import TokendEngine
 
-/// What every connection handler shares: the engine, the profiles and the limits.
+/// What every connection handler shares: the engine, the profiles, the
+/// limits, the user-database cache and the denial log's rate limit.
 public struct ServerContext: Sendable {
     public var engine: TokenEngine
     public var idleTimeout: TimeSpan
     public var maxConnections: Int
     public var logger: Logger
+    public var userGroups: UserGroupCache
+    /// Denials are logged at most 10 a minute, with a count of those suppressed.
+    let denialLog = NIOLockedValueBox(LogRateLimiter(burst: 10, window: .seconds(60 as Int64)))
 
-    public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger) {
+    public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger,
+                userGroups: UserGroupCache = UserGroupCache()) {
         self.engine = engine
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.logger = logger
+        self.userGroups = userGroups
     }
+
+    /// The most connections one user may hold: three quarters of
+    /// `max_connections` (at least 1), so that one local user, however
+    /// hostile, cannot take every slot from the others.
+    public var maxConnectionsPerUser: Int { Swift.max(1, maxConnections - maxConnections / 4) }
 }
 
 /// Sent to every connection when the daemon stops: finish what was asked, then close.

@@ -1,4 +1,3 @@
-import Atomics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -7,16 +6,21 @@ import TokendCore
 
 /// The Unix-socket server (SPEC §5): accepts connections on an already
 /// listening descriptor (bound by `ListeningSocket` or passed by systemd),
-/// enforces `max_connections` and `idle_timeout`, and stops gracefully.
+/// enforces `max_connections` (and a per-user share of it) and
+/// `idle_timeout`, and stops gracefully.
 public final class SocketServer: Sendable {
     private let channel: Channel
-    private let connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>
-    private let count: ManagedAtomic<Int>
+    private let connections: NIOLockedValueBox<Connections>
+
+    /// The open connections, and how many each user holds.
+    struct Connections {
+        var channels: [ObjectIdentifier: Channel] = [:]
+        var perUser: [UInt32: Int] = [:]
+    }
 
     /// Starts serving on `descriptor`, a listening stream socket.
     public static func start(descriptor: CInt, group: EventLoopGroup, context: ServerContext) -> EventLoopFuture<SocketServer> {
-        let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
-        let count = ManagedAtomic(0)
+        let connections = NIOLockedValueBox(Connections())
         let idle = TimeAmount.nanoseconds(context.idleTimeout.nanoseconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -27,49 +31,60 @@ public final class SocketServer: Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16384))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelInitializer { channel in
-                let active = count.wrappingIncrementThenLoad(ordering: .relaxed)
-                let id = ObjectIdentifier(channel)
-                connections.withLockedValue { $0[id] = channel }
-                channel.closeFuture.whenComplete { _ in
-                    count.wrappingDecrement(ordering: .relaxed)
-                    connections.withLockedValue { _ = $0.removeValue(forKey: id) }
-                }
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
+                    let uid = PeerCredentials.of(channel)?.uid
+                    let id = ObjectIdentifier(channel)
+                    let refusal: String? = connections.withLockedValue { open in
+                        if open.channels.count >= context.maxConnections {
+                            return "too many connections (max_connections = \(context.maxConnections))"
+                        }
+                        if let uid, open.perUser[uid, default: 0] >= context.maxConnectionsPerUser {
+                            return "too many connections from your user (at most \(context.maxConnectionsPerUser) of max_connections = \(context.maxConnections))"
+                        }
+                        open.channels[id] = channel
+                        if let uid { open.perUser[uid, default: 0] += 1 }
+                        return nil
+                    }
                     let sync = channel.pipeline.syncOperations
-                    if active > context.maxConnections {
-                        try sync.addHandler(BusyHandler(limit: context.maxConnections))
+                    if let refusal {
+                        try sync.addHandler(BusyHandler(message: refusal))
                         return
                     }
-                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                    try sync.addHandler(ByteToMessageHandler(RequestLineDecoder()))
-                    try sync.addHandler(RequestHandler(server: context))
+                    channel.closeFuture.whenComplete { _ in
+                        connections.withLockedValue { open in
+                            open.channels.removeValue(forKey: id)
+                            if let uid {
+                                let left = open.perUser[uid, default: 1] - 1
+                                open.perUser[uid] = left > 0 ? left : nil
+                            }
+                        }
+                    }
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle, writeTimeout: idle))
+                    try sync.addHandler(ConnectionHandler(server: context))
                 }
             }
         return bootstrap.withBoundSocket(descriptor).map { channel in
-            SocketServer(channel: channel, connections: connections, count: count)
+            SocketServer(channel: channel, connections: connections)
         }
     }
 
-    private init(channel: Channel, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>, count: ManagedAtomic<Int>) {
+    private init(channel: Channel, connections: NIOLockedValueBox<Connections>) {
         self.channel = channel
         self.connections = connections
-        self.count = count
     }
-
-    public var activeConnections: Int { count.load(ordering: .relaxed) }
 
     /// Stops accepting, lets every connection finish the requests it has
     /// sent, and closes whatever is left after `grace`.
     public func shutdown(grace: TimeAmount) -> EventLoopFuture<Void> {
         let loop = channel.eventLoop
         return channel.close().flatMapError { _ in loop.makeSucceededVoidFuture() }.flatMap {
-            let open = self.connections.withLockedValue { Array($0.values) }
+            let open = self.connections.withLockedValue { Array($0.channels.values) }
             for connection in open {
                 connection.pipeline.fireUserInboundEventTriggered(QuiesceEvent())
             }
             let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop)
             let deadline = loop.scheduleTask(in: grace) {
-                for connection in self.connections.withLockedValue({ Array($0.values) }) {
+                for connection in self.connections.withLockedValue({ Array($0.channels.values) }) {
                     connection.close(promise: nil)
                 }
             }

@@ -89,7 +89,7 @@ final class DevMode: @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard n > 0 else { return name }
-        let exe = String(cString: buffer)
+        let exe = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let candidate = String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)]) + "/" + name
         return access(candidate, X_OK) == 0 ? candidate : name
     }

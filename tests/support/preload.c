@@ -8,6 +8,8 @@
 //       user planting a link in a shared directory at the worst moment).
 //   TOKEND_TEST_NSS_DELAY_MS=N           getpwuid_r, getpwnam_r, getgrnam_r
 //       and getgrouplist take N ms (LDAP or sssd behind NSS, answering slowly).
+//   TOKEND_TEST_REFUSE_CURLOPT=N         curl_easy_setopt refuses option
+//       number N with CURLE_UNKNOWN_OPTION (an older libcurl that lacks it).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <grp.h>
@@ -18,6 +20,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdarg.h>
+#define CURL_DISABLE_TYPECHECK
+#include <curl/curl.h>
 
 static void nss_delay(void) {
     const char *ms = getenv("TOKEND_TEST_NSS_DELAY_MS");
@@ -63,4 +68,18 @@ int getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups) {
     int (*real)(const char *, gid_t, gid_t *, int *) = dlsym(RTLD_NEXT, "getgrouplist");
     nss_delay();
     return real(user, group, groups, ngroups);
+}
+
+// Every option's argument is a pointer, a long or a curl_off_t: on x86-64
+// and arm64 each travels in one 64-bit register, so forwarding it as a
+// pointer-sized value is exact (this file is for tests on those machines).
+CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...) {
+    CURLcode (*real)(CURL *, CURLoption, ...) = dlsym(RTLD_NEXT, "curl_easy_setopt");
+    va_list arguments;
+    va_start(arguments, option);
+    void *argument = va_arg(arguments, void *);
+    va_end(arguments);
+    const char *refused = getenv("TOKEND_TEST_REFUSE_CURLOPT");
+    if (refused && atol(refused) == (long)option) return CURLE_UNKNOWN_OPTION;
+    return real(handle, option, argument);
 }

@@ -13,6 +13,10 @@ CURLcode tokend_curl_setopt_slist(CURL *handle, CURLoption option, struct curl_s
 CURLcode tokend_curl_setopt_callback(CURL *handle, CURLoption option, tokend_curl_data_callback value);
 CURLcode tokend_curl_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value);
 
+typedef int (*tokend_curl_progress_callback)(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+/// CURLOPT_XFERINFOFUNCTION, and CURLOPT_NOPROGRESS 0 so that it is called.
+CURLcode tokend_curl_setopt_xferinfo(CURL *handle, tokend_curl_progress_callback value);
+
 CURLcode tokend_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode tokend_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
 

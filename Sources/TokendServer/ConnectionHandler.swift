@@ -1,0 +1,445 @@
+import Logging
+import NIOCore
+import TokendCore
+import TokendEngine
+import TokendHTTP
+import TokendProtocol
+
+/// Serves one client connection: frames request lines straight from the
+/// read buffer, answers them in order, and carries out what the pure
+/// `ConnectionStateMachine` decides about ordering, back-pressure, idleness
+/// and closing.
+///
+/// The hot path, a `GET` of a fresh token, stays on this event loop: the
+/// line is parsed in place, the token is read from its profile's slot, and
+/// the answer is appended to one output buffer that is written and flushed
+/// once per read cycle. A request that must wait (no valid token yet,
+/// `REFRESH`, `STATUS`, a user-database lookup for `allow_groups`) is
+/// answered when its future completes, and the requests behind it wait.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Never
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ServerContext
+    private var machine = ConnectionStateMachine<ByteBuffer>(queueLimit: ConnectionHandler.queueLimit)
+    private var peer: PeerCredentials?
+    /// The peer's groups in the user database, once looked up.
+    private var userGroups: [UInt32]?
+    /// An incomplete line carried over to the next read.
+    private var partial: ByteBuffer?
+    /// After an over-long line nothing more is read.
+    private var discarding = false
+    private var out: ByteBuffer?
+    private var closed = false
+    private var closeStarted = false
+
+    /// Requests held back before reading stops; each line is at most 4 KiB.
+    static let queueLimit = 64
+    /// Answers gathered beyond this are written before the read cycle ends.
+    static let writeThreshold = 16 * 1024
+
+    init(server: ServerContext) {
+        self.server = server
+    }
+
+    // MARK: - Lifecycle
+
+    func channelActive(context: ChannelHandlerContext) {
+        peer = PeerCredentials.of(context.channel)
+        if peer == nil {
+            server.logger.warning("closing a connection whose peer credentials cannot be read")
+            context.close(promise: nil)
+        }
+        out = context.channel.allocator.buffer(capacity: 1024)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        server.logger.debug("connection error", metadata: peerMetadata.merging(["error": "\(error)"]) { $1 })
+        context.close(promise: nil)
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !discarding, !machine.isClosing else { return }
+        var buffer = unwrapInboundIn(data)
+        if var carried = partial {
+            partial = nil
+            carried.writeBuffer(&buffer)
+            buffer = carried
+        }
+        frame(&buffer, context: context)
+    }
+
+    /// Splits `buffer` into LF-terminated lines and hands each on.
+    private func frame(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        let limit = ProtocolLimits.maximumLineLength
+        while !machine.isClosing {
+            let newline = buffer.withUnsafeReadableBytes { $0.firstIndex(of: UInt8(ascii: "\n")) }
+            guard let newline else {
+                // Room for the longest line plus its CR; more without LF is too long.
+                if buffer.readableBytes > limit + 1 {
+                    tooLong(context: context)
+                } else if buffer.readableBytes > 0 {
+                    partial = buffer
+                }
+                return
+            }
+            let hasCR = newline > 0 && buffer.getInteger(at: buffer.readerIndex + newline - 1, as: UInt8.self) == UInt8(ascii: "\r")
+            if newline - (hasCR ? 1 : 0) > limit {
+                tooLong(context: context)
+                return
+            }
+            let line = buffer.readSlice(length: newline)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            receive(.line(line), context: context)
+        }
+    }
+
+    private func tooLong(context: ChannelHandlerContext) {
+        discarding = true
+        partial = nil
+        receive(.tooLong, context: context)
+    }
+
+    private func receive(_ framed: ConnectionStateMachine<ByteBuffer>.Framed, context: ChannelHandlerContext) {
+        switch machine.received(framed) {
+        case .process(let framed): process(framed, context: context)
+        case .queued, .ignore: break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushAnswers(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        machine.writabilityChanged(context.channel.isWritable)
+        if context.channel.isWritable { resume(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent {
+            let kind: ConnectionStateMachine<ByteBuffer>.Idleness
+            switch idle {
+            case .read: kind = .read
+            case .write: kind = .write
+            case .all: return
+            }
+            if let reason = machine.idle(kind) {
+                server.logger.debug(reason == .idle ? "closing an idle connection" : "closing a connection that does not read its answers",
+                                    metadata: peerMetadata)
+                if reason == .stalled {
+                    closeStarted = true
+                    context.close(promise: nil)
+                } else {
+                    closeAfterFlush(context: context)
+                }
+            }
+            return
+        }
+        if case ChannelEvent.inputClosed = event {
+            // A last request without its LF before the client closed is answered too.
+            if !discarding, let last = partial, last.readableBytes > 0 {
+                partial = nil
+                receive(.line(last), context: context)
+            }
+            if machine.inputEnded() != nil { closeAfterFlush(context: context) }
+            return
+        }
+        if event is QuiesceEvent {
+            if machine.quiesce() != nil { closeAfterFlush(context: context) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Outbound: reading stops while requests are held back
+
+    func read(context: ChannelHandlerContext) {
+        if machine.readRequested() { context.read() }
+    }
+
+    /// After an answer that had to wait, or when output drains: answer what
+    /// was queued, flush, and read again if the machine allows.
+    private func resume(context: ChannelHandlerContext) {
+        while let next = machine.nextQueued() {
+            process(next, context: context)
+        }
+        flushAnswers(context: context)
+        if machine.closeIfFinished() != nil {
+            closeAfterFlush(context: context)
+        } else if machine.shouldResumeReading() {
+            context.read()
+        }
+    }
+
+    // MARK: - Answering
+
+    private func process(_ framed: ConnectionStateMachine<ByteBuffer>.Framed, context: ChannelHandlerContext) {
+        guard case .line(let line) = framed else {
+            write(.error(.tooLong, "request line longer than \(ProtocolLimits.maximumLineLength) bytes"), context: context)
+            server.logger.debug("closing a connection that sent an over-long line", metadata: peerMetadata)
+            machine.closeAfterAnswer(.tooLong)
+            closeAfterFlush(context: context)
+            return
+        }
+        let parsed = line.withUnsafeReadableBytes { RequestLineParser.parse($0) }
+        let request: Request
+        switch parsed {
+        case .failure(let error):
+            write(.error(.badRequest, error.message), context: context)
+            return
+        case .success(let r):
+            request = r
+        }
+        switch request {
+        case .get(let name, let minTTL), .header(let name, let minTTL):
+            let isGet: Bool
+            if case .get = request { isGet = true } else { isGet = false }
+            withReadableProfile(name, request: request, context: context) { handler, profile, context in
+                let now = BootClock.now()
+                if let token = profile.slot.read(), token.held.isServable(at: now, minimum: .seconds(Int64(minTTL ?? 0))) {
+                    handler.writeToken(token, get: isGet, now: now, context: context)
+                    return
+                }
+                handler.await(handler.server.engine.demand(.token(minTTL: minTTL.map { .seconds(Int64($0)) }), profile: name),
+                              profile: name, request: request, get: isGet, context: context)
+            }
+        case .refresh(let name):
+            withReadableProfile(name, request: request, context: context) { handler, _, context in
+                handler.await(handler.server.engine.demand(.refresh, profile: name), profile: name, request: request, get: true, context: context)
+            }
+        case .status(let name):
+            if let name {
+                withReadableProfile(name, request: request, context: context) { handler, _, context in
+                    handler.awaitStatus([name], context: context)
+                }
+            } else {
+                withReadableProfiles(context: context) { handler, profiles, context in
+                    handler.awaitStatus(Set(profiles.map(\.name)), context: context)
+                }
+            }
+        case .list:
+            withReadableProfiles(context: context) { handler, profiles, context in
+                handler.write(.ok(profiles.map(\.name).joined(separator: " ")), context: context)
+            }
+        case .ping:
+            write(.ok("PONG"), context: context)
+        case .version:
+            write(.ok("tokend \(TokendVersion.string) protocol \(ProtocolLimits.version)"), context: context)
+        case .quit:
+            write(.ok("BYE"), context: context)
+            machine.closeAfterAnswer(.quit)
+            closeAfterFlush(context: context)
+        }
+    }
+
+    // MARK: - Access control
+
+    /// Runs `body` with the profile when it exists and this peer may read
+    /// it; otherwise answers the error. When only the user database can
+    /// tell, the lookup runs off the event loop and the request waits for it.
+    private func withReadableProfile(_ name: String, request: Request, context: ChannelHandlerContext,
+                                     _ body: @escaping (ConnectionHandler, ProfileHandle, ChannelHandlerContext) -> Void) {
+        guard let profile = server.engine.directory.handle(named: name) else {
+            write(.error(.unknownProfile, "no profile named \(name)"), context: context)
+            return
+        }
+        switch decide(profile) {
+        case .allowed:
+            body(self, profile, context)
+        case .denied:
+            deny(name, request: request, context: context)
+        case .needsUserGroups:
+            withUserGroups(context: context) { handler, context in
+                handler.withReadableProfile(name, request: request, context: context, body)
+            }
+        }
+    }
+
+    /// Runs `body` with the profiles this peer may read (`LIST`, `STATUS`).
+    private func withReadableProfiles(context: ChannelHandlerContext,
+                                      _ body: @escaping (ConnectionHandler, [ProfileHandle], ChannelHandlerContext) -> Void) {
+        let all = server.engine.directory.all()
+        if all.contains(where: { decide($0) == .needsUserGroups }) {
+            withUserGroups(context: context) { handler, context in handler.withReadableProfiles(context: context, body) }
+            return
+        }
+        body(self, all.filter { decide($0) == .allowed }, context)
+    }
+
+    private func decide(_ profile: ProfileHandle) -> AccessDecision {
+        guard let peer else { return .denied }
+        return profile.access.decide(uid: peer.uid, gid: peer.gid, kernelGroups: peer.kernelGroups, userGroups: userGroups)
+    }
+
+    /// Looks the peer's groups up (cached, off the event loop), then runs `then`.
+    private func withUserGroups(context: ChannelHandlerContext, _ then: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) {
+        guard let peer else { return }
+        if let cached = server.userGroups.cached(uid: peer.uid) {
+            userGroups = cached
+            then(self, context)
+            return
+        }
+        machine.waitStarted()
+        let bound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
+        server.userGroups.lookup(uid: peer.uid, gid: peer.gid, on: context.eventLoop).whenComplete { result in
+            let (handler, context, then) = bound.value
+            guard !handler.closed else { return }
+            // A failed lookup means no groups from the database: only uid, gid
+            // and the kernel's list decide.
+            handler.userGroups = (try? result.get()) ?? []
+            handler.machine.waitEnded()
+            then(handler, context)
+            handler.resume(context: context)
+        }
+    }
+
+    private func deny(_ name: String, request: Request, context: ChannelHandlerContext) {
+        let (log, suppressed) = server.denialLog.withLockedValue { $0.admit(now: BootClock.now()) }
+        if log {
+            var metadata = peerMetadata
+            metadata["profile"] = .string(name)
+            metadata["request"] = .string(request.verb)
+            if suppressed > 0 { metadata["suppressed"] = .stringConvertible(suppressed) }
+            server.logger.notice("access denied", metadata: metadata)
+        }
+        write(.error(.denied, "you may not read profile \(name)"), context: context)
+    }
+
+    // MARK: - Waiting
+
+    /// Answers the request when the engine does. The peer's access is checked
+    /// again against the profiles in force then: a reload may have removed
+    /// the profile or the peer's right to it while the request waited.
+    private func await(_ future: EventLoopFuture<DemandOutcome>, profile name: String, request: Request, get: Bool,
+                       context: ChannelHandlerContext) {
+        machine.waitStarted()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            handler.machine.waitEnded()
+            handler.answer(result, profile: name, request: request, get: get, context: context)
+            handler.resume(context: context)
+        }
+    }
+
+    private func answer(_ result: Result<DemandOutcome, Error>, profile name: String, request: Request, get: Bool,
+                        context: ChannelHandlerContext) {
+        switch result {
+        case .success(.token(let token)):
+            withReadableProfile(name, request: request, context: context) { handler, _, context in
+                let now = BootClock.now()
+                if token.held.isServable(at: now) {
+                    handler.writeToken(token, get: get, now: now, context: context)
+                } else {
+                    handler.write(.error(.unavailable, "the token expired before it could be served"), context: context)
+                }
+            }
+        case .success(.unavailable(let message)):
+            write(.error(.unavailable, message), context: context)
+        case .success(.unknownProfile):
+            write(.error(.unknownProfile, "the profile was removed"), context: context)
+        case .failure:
+            write(.error(.unavailable, "tokend is shutting down"), context: context)
+        }
+    }
+
+    private func awaitStatus(_ names: Set<String>, context: ChannelHandlerContext) {
+        machine.waitStarted()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        server.engine.status(profiles: names).hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            handler.machine.waitEnded()
+            switch result {
+            case .success(let report): handler.write(.ok(report.json), context: context)
+            case .failure: handler.write(.error(.unavailable, "status is not available"), context: context)
+            }
+            handler.resume(context: context)
+        }
+    }
+
+    // MARK: - Writing
+
+    /// The token's answer, its remaining seconds computed from `now`, the
+    /// one clock reading that also decided it may be served.
+    private func writeToken(_ token: ServedToken, get: Bool, now: Instant, context: ChannelHandlerContext) {
+        if get {
+            out!.writeBytes(token.getPrefix)
+            out!.writeDecimal(Swift.max(1, token.held.remaining(at: now).wholeSeconds))
+            out!.writeInteger(UInt8(ascii: "\n"))
+        } else {
+            out!.writeBytes(token.headerLine)
+        }
+        writeIfLarge(context: context)
+    }
+
+    private func write(_ answer: AnswerLine, context: ChannelHandlerContext) {
+        out!.writeString(answer.rendered)
+        writeIfLarge(context: context)
+    }
+
+    private func writeIfLarge(context: ChannelHandlerContext) {
+        if out!.readableBytes >= ConnectionHandler.writeThreshold {
+            context.write(wrapOutboundOut(out!), promise: nil)
+            out = context.channel.allocator.buffer(capacity: 1024)
+        }
+    }
+
+    private func flushAnswers(context: ChannelHandlerContext) {
+        guard out != nil, !closeStarted else { return }
+        guard out!.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(out!), promise: nil)
+        context.flush()
+        // The channel usually lets go of the bytes during the flush: the
+        // storage is then reused without an allocation.
+        out!.clear()
+    }
+
+    private func closeAfterFlush(context: ChannelHandlerContext) {
+        guard !closeStarted else { return }
+        closeStarted = true
+        let pending = out.map { $0.readableBytes > 0 ? $0 : nil } ?? nil
+        out?.clear()
+        let done = context.writeAndFlush(wrapOutboundOut(pending ?? context.channel.allocator.buffer(capacity: 0)))
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        done.whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    private var peerMetadata: Logger.Metadata {
+        guard let peer else { return [:] }
+        return ["uid": .stringConvertible(peer.uid), "pid": .stringConvertible(peer.pid)]
+    }
+}
+
+extension ByteBuffer {
+    /// Appends `value` in decimal without building a String.
+    mutating func writeDecimal(_ value: Int64) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = value.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            if value < 0 { raw[19 - count] = UInt8(ascii: "-"); count += 1 }
+            writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
+        }
+    }
+}
