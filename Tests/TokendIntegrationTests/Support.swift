@@ -422,3 +422,11 @@ let preloadLibrary: String = {
     precondition(status == 0, "cannot build tests/support/preload.c: \(errors)")
     return output
 }()
+
+/// A temporary directory that other users may enter: for a daemon whose
+/// socket a client of another user (nobody) must reach (with `socket_mode = "0666"`).
+func sharedTemporaryDirectory() -> String {
+    let dir = temporaryDirectory()
+    chmod(dir, 0o755)
+    return dir
+}

@@ -1,0 +1,155 @@
+import Testing
+@testable import TokendCore
+
+/// The connection's rules without a socket (issue 11 item 3, issue 10 item 10).
+@Suite struct ConnectionStateMachineTests {
+    typealias Machine = ConnectionStateMachine<String>
+
+    func processed(_ action: Machine.ReceiveAction) -> String? {
+        if case .process(.line(let line)) = action { return line }
+        return nil
+    }
+
+    @Test func firstInLineIsAnsweredAtOnce() {
+        var m = Machine()
+        let v1 = m.received(.line("GET a"))
+        #expect(processed(v1) == "GET a")
+        #expect(m.queuedCount == 0)
+    }
+
+    @Test func aWaitingRequestHoldsBackTheOnesBehindItInOrder() {
+        var m = Machine()
+        let v2 = m.received(.line("REFRESH a"))
+        #expect(processed(v2) == "REFRESH a")
+        m.waitStarted()
+        for line in ["PING", "GET a", "QUIT"] {
+            guard case .queued = m.received(.line(line)) else { Issue.record("not queued"); return }
+        }
+        let v3 = m.nextQueued()
+        #expect(v3 == nil) // still waiting
+        m.waitEnded()
+        var order: [String] = []
+        while case .line(let line)? = m.nextQueued() { order.append(line) }
+        #expect(order == ["PING", "GET a", "QUIT"])
+    }
+
+    @Test func aFullQueueOrUnreadOutputStopsReadingUntilItDrains() {
+        var m = Machine(queueLimit: 2)
+        _ = m.received(.line("REFRESH a"))
+        m.waitStarted()
+        _ = m.received(.line("PING"))
+        _ = m.received(.line("PING"))
+        let v4 = m.readRequested()
+        #expect(!v4)
+        m.waitEnded()
+        let v5 = m.shouldResumeReading()
+        #expect(!v5) // the queue is still full
+        _ = m.nextQueued()
+        let v6 = m.shouldResumeReading()
+        #expect(v6)
+        let v7 = m.shouldResumeReading()
+        #expect(!v7) // once
+
+        m.writabilityChanged(false)
+        let v8 = m.readRequested()
+        #expect(!v8)
+        guard case .queued = m.received(.line("PING")) else { Issue.record("answered while output is blocked"); return }
+        let v9 = m.nextQueued()
+        #expect(v9 == nil)
+        m.writabilityChanged(true)
+        let v11 = m.nextQueued()
+        #expect(v11 != nil)
+        let v10 = m.shouldResumeReading()
+        #expect(v10)
+    }
+
+    @Test func idleClosesOnlyWhatAskedNothingOrReadsNothing() {
+        var quiet = Machine()
+        let v12 = quiet.idle(.read)
+        #expect(v12 == .idle)
+
+        var waiting = Machine()
+        _ = waiting.received(.line("GET a"))
+        waiting.waitStarted()
+        let v13 = waiting.idle(.read)
+        let v14 = waiting.idle(.write)
+        #expect(v13 == nil && v14 == nil)
+
+        // A client that pipelines and never reads: output blocked, requests queued.
+        var stalled = Machine()
+        stalled.writabilityChanged(false)
+        _ = stalled.received(.line("GET a"))
+        let v15 = stalled.idle(.read)
+        #expect(v15 == nil) // it did send something
+        let v16 = stalled.idle(.write)
+        #expect(v16 == .stalled)
+        #expect(stalled.isClosing && stalled.queuedCount == 0)
+        guard case .ignore = stalled.received(.line("GET a")) else { Issue.record("a closing connection took a request"); return }
+
+        // No write pending: a write timeout alone closes nothing.
+        var reading = Machine()
+        let v17 = reading.idle(.write)
+        #expect(v17 == nil)
+    }
+
+    @Test func endOfInputAndStopFinishWhatWasAsked() {
+        var m = Machine()
+        _ = m.received(.line("REFRESH a"))
+        m.waitStarted()
+        _ = m.received(.line("PING"))
+        let v18 = m.inputEnded()
+        #expect(v18 == nil)
+        m.waitEnded()
+        let v19 = m.closeIfFinished()
+        #expect(v19 == nil) // PING still owed
+        _ = m.nextQueued()
+        let v20 = m.closeIfFinished()
+        #expect(v20 == .endOfInput)
+
+        var stopping = Machine()
+        let v21 = stopping.quiesce()
+        #expect(v21 == .stopping)
+    }
+
+    @Test func quitAndTooLongDropWhatFollows() {
+        var m = Machine()
+        _ = m.received(.line("REFRESH a"))
+        m.waitStarted()
+        _ = m.received(.tooLong)
+        _ = m.received(.line("PING"))
+        m.waitEnded()
+        guard case .tooLong? = m.nextQueued() else { Issue.record("the over-long line was not next"); return }
+        m.closeAfterAnswer(.tooLong)
+        let v22 = m.nextQueued()
+        #expect(v22 == nil && m.closeReason == .tooLong)
+    }
+}
+
+/// Issue 10 item 15: denial log lines are rate-limited, with a count of those dropped.
+@Suite struct LogRateLimiterTests {
+    @Test func aBurstThenSilenceThenACount() {
+        var limiter = LogRateLimiter(burst: 3, window: .seconds(10 as Int64))
+        let t0 = Instant(nanoseconds: 0)
+        let admitted = (0..<100).filter { _ in limiter.admit(now: t0).log }.count
+        #expect(admitted == 3)
+        let next = limiter.admit(now: t0 + .seconds(11 as Int64))
+        #expect(next.log && next.suppressedBefore == 97)
+        let v23 = limiter.admit(now: t0 + .seconds(12 as Int64)).suppressedBefore
+        #expect(v23 == 0)
+    }
+}
+
+/// Issue 10 item 11: who may read, deciding without the user database when it can.
+@Suite struct AccessDecisionTests {
+    let rule = AccessRule(restricted: true, gids: [500])
+
+    @Test func theKernelsGroupsDecideFirst() {
+        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7, 500], userGroups: nil) == .allowed)
+        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: nil) == .needsUserGroups)
+        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: [500]) == .allowed)
+        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: [8]) == .denied)
+        #expect(rule.decide(uid: 0, gid: 0, kernelGroups: [], userGroups: nil) == .allowed)
+        #expect(AccessRule(restricted: true, uids: [5]).decide(uid: 6, gid: 6, kernelGroups: [], userGroups: nil) == .denied)
+        #expect(AccessRule().decide(uid: 6, gid: 6, kernelGroups: [], userGroups: nil) == .allowed)
+    }
+}
