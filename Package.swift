@@ -1,13 +1,15 @@
 // swift-tools-version:6.0
 //
 // The target list reads bottom-up like the layers in docs/ARCHITECTURE.md:
-// C shims, then pure logic (TokendProtocol, TokendCore), then the I/O edges
-// (TokendHTTP, TokendEngine, TokendServer, TokendSystemd), then executables.
+// C shims and TokendPlatform (facts of the host), then pure logic
+// (TokendProtocol, TokendCore), then the I/O edges (TokendHTTP,
+// TokendEngine, TokendServer, TokendSystemd), then executables. Each
+// target's dependencies are exactly what its files import: the test command
+// checks it (scripts/check-imports.py). Linux only (Glibc throughout).
 import PackageDescription
 
 let package = Package(
     name: "tokend",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tokend", targets: ["tokend"]),
         .executable(name: "tokenctl", targets: ["tokenctl"]),
@@ -45,7 +47,7 @@ let package = Package(
         .target(
             name: "TokendCore",
             dependencies: [
-                "TokendProtocol",
+                "TokendProtocol", "TokendPlatform",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -54,29 +56,29 @@ let package = Package(
         .target(
             name: "TokendHTTP",
             dependencies: [
-                "TokendCore", "CCurlShim",
+                "TokendCore", "TokendProtocol", "TokendPlatform", "CCurlShim",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "TokendEngine",
             dependencies: [
-                "TokendCore", "TokendHTTP",
+                "TokendCore", "TokendHTTP", "TokendPlatform",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "TokendServer",
             dependencies: [
-                "TokendProtocol", "TokendCore", "TokendEngine",
+                "TokendProtocol", "TokendCore", "TokendEngine", "TokendPlatform",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "TestIdP",
             dependencies: [
-                "TokendCore",
+                "TokendCore", "TokendProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -99,9 +101,10 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendEngine", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP", "CProcessShim",
+                "TokendCore", "TokendHTTP", "TokendEngine", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP", "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -136,14 +139,17 @@ let package = Package(
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
-        .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendProtocol"]),
+        .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendPlatform"]),
         .testTarget(
             name: "TokendIntegrationTests",
-            dependencies: [
-                "TokendCore", "TokendHTTP", "TokendEngine", "TokendProtocol", "TokendSystemd", "TestIdP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            dependencies: ["TokendCore", "TokendHTTP", "TokendSystemd", "TestIdP"]
         ),
     ]
 )
+
+// Every warning in the project's own Swift code is an error (Swift 6 mode's
+// concurrency checks included), so none can creep in; the dependencies'
+// warnings are theirs.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+}

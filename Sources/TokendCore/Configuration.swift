@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// The validated configuration of the daemon (SPEC §2): what the file says,
 /// with defaults applied and every value checked. Secrets are still sources
 /// here; `ConfigurationLoader` resolves them into `ResolvedProfile`s.

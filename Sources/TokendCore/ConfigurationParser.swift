@@ -1,4 +1,5 @@
 import TOMLKit
+import TokendPlatform
 import TokendProtocol
 
 /// Turns TOML text into a validated `Configuration` (SPEC §2). It reads no

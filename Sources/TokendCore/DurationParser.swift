@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// Parses configuration durations: a number of seconds (`30`, `2.5`, or
 /// the same digits as a string), or a string of one or more number-unit
 /// pairs (`"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1m30s"`). Only plain decimal

@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// A token the daemon holds, placed on its clock (SPEC §4).
 public struct HeldToken: Equatable, Sendable {
     public var token: IssuedToken

@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// Lets at most `burst` log lines of one kind through per `window`, and
 /// counts the rest, so that one client (a pipelining loop of denied
 /// requests, say) cannot flood the journal. The first line after a window

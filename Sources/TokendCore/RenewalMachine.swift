@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// Identifies a client waiting for a token.
 public struct WaiterID: Hashable, Sendable {
     public let raw: UInt64

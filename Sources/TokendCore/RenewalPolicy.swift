@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// The numbers that drive one profile's renewal (SPEC §2 and §4).
 public struct RenewalPolicy: Equatable, Sendable {
     public var renewAt: Double

@@ -1,3 +1,4 @@
+import TokendPlatform
 import TokendProtocol
 
 /// One profile's line in a `STATUS` answer (SPEC §5).

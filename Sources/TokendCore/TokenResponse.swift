@@ -1,3 +1,5 @@
+import TokendPlatform
+
 /// A token as the IdP issued it, after parsing (SPEC §3).
 public struct IssuedToken: Equatable, Sendable {
     public var accessToken: String

@@ -1,3 +1,4 @@
+import TokendPlatform
 import TokendProtocol
 
 /// Interprets a token endpoint's HTTP answer (SPEC §3): success is HTTP 200

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import TokendCore
 import TokendHTTP
+import TokendPlatform
 
 /// Runs one profile's `RenewalMachine` on the engine's event loop: carries
 /// out its actions (timers, token requests, publishing, answering waiters)

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import TokendCore
+import TokendPlatform
 
 /// A token as the hot path serves it: immutable, with its answer prefixes
 /// rendered once when it arrives, so that a `GET` copies bytes and nothing else.

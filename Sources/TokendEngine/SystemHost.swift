@@ -1,5 +1,6 @@
 import Glibc
 import TokendCore
+import TokendPlatform
 
 /// The real host for `ConfigurationLoader`: files, environment and the
 /// system's user database (NSS).
@@ -13,10 +14,10 @@ public struct SystemHost: HostEnvironment {
     /// secret leaves no copy in freed memory that this code owns.
     public func readFile(_ path: String, limit: Int) -> Result<[UInt8], HostError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return .failure(HostError(SystemHost.errnoText())) }
+        guard fd >= 0 else { return .failure(HostError(errnoText(errno))) }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return .failure(HostError(SystemHost.errnoText())) }
+        guard fstat(fd, &st) == 0 else { return .failure(HostError(errnoText(errno))) }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: return .failure(HostError("is a directory"))
@@ -34,7 +35,7 @@ public struct SystemHost: HostEnvironment {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                let text = SystemHost.errnoText()
+                let text = errnoText(errno)
                 for i in bytes.indices { bytes[i] = 0 }
                 return .failure(HostError(text))
             }
@@ -74,5 +75,4 @@ public struct SystemHost: HostEnvironment {
         return grp.gr_gid
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }

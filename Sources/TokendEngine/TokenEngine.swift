@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import TokendCore
 import TokendHTTP
+import TokendPlatform
 
 /// Keeps every profile's token renewed (SPEC §4) and answers the clients
 /// that must wait for one. All renewal work happens on one event loop of its

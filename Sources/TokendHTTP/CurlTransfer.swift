@@ -2,6 +2,7 @@ import Atomics
 import CCurlShim
 import Glibc
 import TokendCore
+import TokendPlatform
 import TokendProtocol
 
 /// The raw outcome of one HTTP exchange.

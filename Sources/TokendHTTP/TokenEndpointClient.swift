@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TokendCore
+import TokendPlatform
 
 /// The result of one token request: when it was sent (lifetimes count from
 /// there) and what came of it.

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import TokendCore
 import TokendEngine
-import TokendHTTP
+import TokendPlatform
 import TokendProtocol
 
 /// Serves one client connection: frames request lines straight from the

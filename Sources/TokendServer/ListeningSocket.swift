@@ -1,4 +1,5 @@
 import Glibc
+import TokendPlatform
 
 /// Creates the daemon's listening Unix socket the careful way (as
 /// ssh-agent does), for hosts where the socket's directory may be shared:
@@ -45,7 +46,7 @@ public enum ListeningSocket {
 
     static func bindAndListen(path: String, mode: UInt32, group: UInt32?, backlog: Int32) throws(Failure) -> CInt {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText())") }
+        guard fd >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText(errno))") }
         var address = unixAddress(path)
         // Born with its final mode: no chmod by path afterwards.
         let oldMask = umask(mode_t(0o777 & ~mode))
@@ -56,7 +57,7 @@ public enum ListeningSocket {
         umask(oldMask)
         guard bound == 0 else {
             close(fd)
-            throw Failure(description: "cannot bind \(path): \(String(cString: strerror(bindErrno)))")
+            throw Failure(description: "cannot bind \(path): \(errnoText(bindErrno))")
         }
         if let group {
             do throws(Failure) { try setGroup(of: path, to: group) } catch {
@@ -65,7 +66,7 @@ public enum ListeningSocket {
             }
         }
         guard listen(fd, backlog) == 0 else {
-            let text = errnoText()
+            let text = errnoText(errno)
             close(fd); unlink(path)
             throw Failure(description: "cannot listen on \(path): \(text)")
         }
@@ -76,14 +77,14 @@ public enum ListeningSocket {
     static func setGroup(of path: String, to group: UInt32) throws(Failure) {
         let (directory, name) = split(path)
         let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dirfd >= 0 else { throw Failure(description: "cannot open \(directory): \(errnoText())") }
+        guard dirfd >= 0 else { throw Failure(description: "cannot open \(directory): \(errnoText(errno))") }
         defer { close(dirfd) }
         var st = stat()
         guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
             throw Failure(description: "\(path) is no longer the socket tokend bound (replaced while starting); refusing to change it")
         }
         guard fchownat(dirfd, name, uid_t.max, gid_t(group), AT_SYMLINK_NOFOLLOW) == 0 else {
-            throw Failure(description: "cannot give \(path) to group \(group): \(errnoText())")
+            throw Failure(description: "cannot give \(path) to group \(group): \(errnoText(errno))")
         }
     }
 
@@ -109,13 +110,13 @@ public enum ListeningSocket {
                 // Ours: make it enterable by the clients whatever the umask.
                 let fd = open(current, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard fd >= 0, fchmod(fd, 0o755) == 0 else {
-                    let text = errnoText()
+                    let text = errnoText(errno)
                     if fd >= 0 { close(fd) }
                     throw Failure(description: "cannot set mode 0755 on \(current): \(text)")
                 }
                 close(fd)
             } else if errno != EEXIST {
-                throw Failure(description: "cannot create directory \(current): \(errnoText())")
+                throw Failure(description: "cannot create directory \(current): \(errnoText(errno))")
             }
         }
     }
@@ -124,7 +125,7 @@ public enum ListeningSocket {
     /// on the same path is told that one is already running.
     static func takeLock(_ lockPath: String, socket path: String) throws(Failure) -> CInt {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot open the lock file \(lockPath): \(errnoText())") }
+        guard fd >= 0 else { throw Failure(description: "cannot open the lock file \(lockPath): \(errnoText(errno))") }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
@@ -134,7 +135,7 @@ public enum ListeningSocket {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { throw Failure(description: "tokend is already running on \(path) (\(lockPath) is locked)") }
-            throw Failure(description: "cannot lock \(lockPath): \(String(cString: strerror(code)))")
+            throw Failure(description: "cannot lock \(lockPath): \(errnoText(code))")
         }
         return fd
     }
@@ -149,7 +150,7 @@ public enum ListeningSocket {
             throw Failure(description: "\(path) exists and is not a socket; refusing to replace it")
         }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard probe >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText())") }
+        guard probe >= 0 else { throw Failure(description: "cannot create a socket: \(errnoText(errno))") }
         defer { close(probe) }
         var address = unixAddress(path)
         let connected = withUnsafePointer(to: &address) {
@@ -165,7 +166,7 @@ public enum ListeningSocket {
         case ENOENT:
             return
         default:
-            throw Failure(description: "cannot tell whether \(path) is in use (connect: \(String(cString: strerror(code)))); refusing to replace it")
+            throw Failure(description: "cannot tell whether \(path) is in use (connect: \(errnoText(code))); refusing to replace it")
         }
     }
 
@@ -185,5 +186,4 @@ public enum ListeningSocket {
         return address
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import TokendCore
 import TokendEngine
+import TokendPlatform
 
 /// What every connection handler shares: the engine, the profiles, the
 /// limits, the user-database cache and the denial log's rate limit.

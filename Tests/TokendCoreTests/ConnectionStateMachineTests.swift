@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 /// The connection's rules without a socket (issue 11 item 3, issue 10 item 10).
 @Suite struct ConnectionStateMachineTests {

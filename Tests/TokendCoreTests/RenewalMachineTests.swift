@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 /// Drives a `RenewalMachine` with an injected clock: no real waiting.
 struct MachineDriver {

@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 @Suite struct TokenResponseParserTests {
     func parse(_ status: Int, _ body: String, retryAfter: String? = nil, redact: [String] = []) -> Result<IssuedToken, FetchFailure> {

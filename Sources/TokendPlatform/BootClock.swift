@@ -1,5 +1,5 @@
 import Glibc
-import TokendCore
+
 
 /// tokend's clock: `CLOCK_BOOTTIME`, which keeps counting through suspend
 /// and never jumps when the wall clock is set (SPEC §4). Swift's
