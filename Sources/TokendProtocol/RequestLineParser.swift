@@ -23,9 +23,9 @@ public enum RequestLineParser {
             return .failure(RequestSyntaxError("request line longer than \(ProtocolLimits.maximumLineLength) bytes"))
         }
 
-        // Split into at most four words, remembering byte ranges.
-        var words: [Range<Int>] = []
-        words.reserveCapacity(3)
+        // Split into at most three words, remembering byte ranges (in a
+        // fixed-size value: no allocation per request).
+        var words = Words()
         var index = 0
         while index < end {
             let byte = line[index]
@@ -46,13 +46,14 @@ public enum RequestLineParser {
             }
             words.append(start..<index)
         }
-        guard let verbRange = words.first else {
+        guard words.count > 0 else {
             return .failure(RequestSyntaxError("empty request"))
         }
+        let verbRange = words[0]
         guard let verb = Verb(line, verbRange) else {
             return .failure(RequestSyntaxError(unknownVerbMessage(line, verbRange)))
         }
-        let arguments = words.dropFirst()
+        let arguments = words.arguments
 
         switch verb {
         case .get, .header:
@@ -92,6 +93,42 @@ public enum RequestLineParser {
             default: return .success(.quit)
             }
         }
+    }
+
+    /// Up to three word ranges of a line, without an array.
+    private struct Words {
+        private var ranges: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+        private(set) var count = 0
+
+        mutating func append(_ range: Range<Int>) {
+            switch count {
+            case 0: ranges.0 = range
+            case 1: ranges.1 = range
+            default: ranges.2 = range
+            }
+            count += 1
+        }
+
+        subscript(_ i: Int) -> Range<Int> {
+            switch i {
+            case 0: return ranges.0
+            case 1: return ranges.1
+            default: return ranges.2
+            }
+        }
+
+        /// The words after the verb.
+        var arguments: Arguments { Arguments(words: self) }
+    }
+
+    /// The words after the verb, indexed from `startIndex`.
+    private struct Arguments {
+        let words: Words
+        var count: Int { words.count - 1 }
+        var isEmpty: Bool { count <= 0 }
+        var startIndex: Int { 1 }
+        var first: Range<Int>? { count > 0 ? words[1] : nil }
+        subscript(_ i: Int) -> Range<Int> { words[i] }
     }
 
     private enum Verb: CaseIterable {
