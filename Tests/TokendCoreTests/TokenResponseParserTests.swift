@@ -96,7 +96,10 @@ import TokendPlatform
             }
         }
         let json = #"{"error":"invalid_client","error_description":"secret "# + encoded + #" is wrong"}"#
-        guard case .failure(let f) = parse(401, json, redact: request.secretForms) else { return }
+        guard case .failure(let f) = parse(401, json, redact: request.secretForms) else {
+            Issue.record("an invalid_client answer was accepted")
+            return
+        }
         #expect(f.message == "invalid_client: secret <redacted> is wrong")
     }
 

@@ -11,7 +11,6 @@ import TokendSystemd
     /// around reloads (added, changed, removed, unchanged, then a broken file), STOPPING.
     @Test func notifyProtocolAndReload() async throws {
         let idp = try await TestIdP.start()
-        defer { Task { try? await idp.shutdown() } }
         let wedged = BlackHoleServer()
         func profiles(_ list: [(String, String, String)]) -> String {
             list.map { profileConfig($0.0, url: $0.2, extra: "audience = \"\($0.1)\"\ntimeout = \"60s\"") }.joined()
@@ -84,6 +83,7 @@ import TokendSystemd
         #expect(daemon.stop() == 0)
         let log = daemon.log
         #expect(log.contains("configuration reloaded") && log.contains("reload refused") && log.contains("the TOML parser crashed"))
+        try await idp.shutdown()
     }
 
     /// A notify socket that nobody reads fills up; notifying must then drop
@@ -106,7 +106,6 @@ import TokendSystemd
         let activator = "/usr/bin/systemd-socket-activate"
         try #require(FileManager.default.isExecutableFile(atPath: activator), "install the Debian package systemd")
         let idp = try await TestIdP.start()
-        defer { Task { try? await idp.shutdown() } }
         let dir = temporaryDirectory()
         let socketPath = dir + "/activated.sock", configPath = dir + "/tokend.toml"
         try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -128,6 +127,7 @@ import TokendSystemd
         kill(activated.pid, SIGTERM)
         #expect(activated.wait() == 0)
         #expect(FileManager.default.fileExists(atPath: socketPath), "tokend removed a socket it did not create")
+        try await idp.shutdown()
     }
 
     /// Issue 10 item 1: clients that connected and sent their request before
@@ -168,7 +168,6 @@ import TokendSystemd
     @Test func gracefulStopUnderLoad() async throws {
         let idp = try await TestIdP.start()
         let slowIdP = try await TestIdP.start()
-        defer { Task { try? await idp.shutdown(); try? await slowIdP.shutdown() } }
         slowIdP.enqueue(.delay(seconds: 1.5))
         let daemon = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL) + profileConfig("slow", url: slowIdP.tokenURL))
         #expect(daemon.waitReady())
@@ -227,12 +226,13 @@ import TokendSystemd
             #expect(tally.bad.isEmpty, "bad answers: \(tally.bad.prefix(3))")
             #expect(tally.closed == loaders)
         }
+        try await idp.shutdown()
+        try await slowIdP.shutdown()
     }
 
     /// Under journald (JOURNAL_STREAM set) every line starts with its `<N>` priority.
     @Test func journalPriorityPrefixes() async throws {
         let idp = try await TestIdP.start()
-        defer { Task { try? await idp.shutdown() } }
         let config = profileConfig("demo", url: idp.tokenURL) + profileConfig("refused", url: idp.tokenURL, secret: "wrong", extra: "retry_min = \"60s\"")
         let journal = try DaemonProcess(config: config, extraEnvironment: ["JOURNAL_STREAM": "8:12345"])
         #expect(journal.waitReady())
@@ -249,5 +249,6 @@ import TokendSystemd
         #expect(plain.waitReady())
         #expect(plain.stop() == 0)
         #expect(!plain.log.split(separator: "\n").contains { $0.hasPrefix("<") })
+        try await idp.shutdown()
     }
 }
