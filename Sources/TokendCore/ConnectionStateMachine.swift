@@ -50,39 +50,45 @@ public struct ConnectionStateMachine<Line> {
     }
 
     public let queueLimit: Int
-    private var queue: [Framed] = []
-    private var queueHead = 0
+    @usableFromInline var queue: [Framed] = []
+    @usableFromInline var queueHead = 0
     /// An answer is being waited for (the request at the head of the line).
-    public private(set) var waiting = false
-    public private(set) var writable = true
+    @usableFromInline var _waiting: Bool = false
+    @inlinable public var waiting: Bool { _waiting }
+    @usableFromInline var _writable: Bool = true
+    @inlinable public var writable: Bool { _writable }
     /// Set once a close was decided; no request is processed after it.
-    public private(set) var closeReason: CloseReason?
-    private var inputClosed = false
-    private var quiescing = false
+    @usableFromInline var _closeReason: CloseReason?
+    @inlinable public var closeReason: CloseReason? { _closeReason }
+    @usableFromInline var inputClosed = false
+    @usableFromInline var quiescing = false
     /// A read that was asked for and deferred by back-pressure.
-    private var readDeferred = false
+    @usableFromInline var readDeferred = false
 
-    public init(queueLimit: Int = 64) {
+    @inlinable public init(queueLimit: Int = 64) {
         self.queueLimit = queueLimit
     }
 
-    public var queuedCount: Int { queue.count - queueHead }
-    public var isClosing: Bool { closeReason != nil }
+    @inlinable public var queuedCount: Int { queue.count - queueHead }
+    @inlinable public var isClosing: Bool { _closeReason != nil }
+    /// Whether a request framed now would be answered at once (what
+    /// `received` would say): the handler then parses it in place.
+    @inlinable public var canProcessNow: Bool { !_waiting && _writable && queuedCount == 0 && _closeReason == nil }
 
     // MARK: - Inbound
 
     /// A request was framed from the input.
-    public mutating func received(_ framed: Framed) -> ReceiveAction {
-        if closeReason != nil { return .ignore }
-        if !waiting, writable, queuedCount == 0 { return .process(framed) }
+    @inlinable public mutating func received(_ framed: Framed) -> ReceiveAction {
+        if _closeReason != nil { return .ignore }
+        if !_waiting, _writable, queuedCount == 0 { return .process(framed) }
         queue.append(framed)
         return .queued
     }
 
     /// The next queued request to answer, or nil while the head must wait,
     /// output is blocked, the connection closes, or nothing is queued.
-    public mutating func nextQueued() -> Framed? {
-        guard !waiting, writable, closeReason == nil, queueHead < queue.count else { return nil }
+    @inlinable public mutating func nextQueued() -> Framed? {
+        guard !_waiting, _writable, _closeReason == nil, queueHead < queue.count else { return nil }
         let next = queue[queueHead]
         queueHead += 1
         if queueHead == queue.count {
@@ -93,18 +99,18 @@ public struct ConnectionStateMachine<Line> {
     }
 
     /// The request just processed must wait for its answer (engine, lookup).
-    public mutating func waitStarted() {
-        waiting = true
+    @inlinable public mutating func waitStarted() {
+        _waiting = true
     }
 
     /// The awaited answer was written; queued requests may follow.
-    public mutating func waitEnded() {
-        waiting = false
+    @inlinable public mutating func waitEnded() {
+        _waiting = false
     }
 
     /// `QUIT` or an over-long line was answered: close once it is written.
-    public mutating func closeAfterAnswer(_ reason: CloseReason) {
-        if closeReason == nil { closeReason = reason }
+    @inlinable public mutating func closeAfterAnswer(_ reason: CloseReason) {
+        if _closeReason == nil { _closeReason = reason }
         queue.removeAll()
         queueHead = 0
     }
@@ -113,21 +119,21 @@ public struct ConnectionStateMachine<Line> {
 
     /// The channel asks to read: true to read now; false defers the read
     /// (held-back requests or unread output) until `shouldResumeReading`.
-    public mutating func readRequested() -> Bool {
-        if waiting || queuedCount >= queueLimit || !writable {
+    @inlinable public mutating func readRequested() -> Bool {
+        if _waiting || queuedCount >= queueLimit || !_writable {
             readDeferred = true
             return false
         }
         return true
     }
 
-    public mutating func writabilityChanged(_ isWritable: Bool) {
-        writable = isWritable
+    @inlinable public mutating func writabilityChanged(_ isWritable: Bool) {
+        _writable = isWritable
     }
 
     /// Whether a deferred read should be issued now.
-    public mutating func shouldResumeReading() -> Bool {
-        guard readDeferred, !waiting, queuedCount < queueLimit, writable, closeReason == nil else { return false }
+    @inlinable public mutating func shouldResumeReading() -> Bool {
+        guard readDeferred, !_waiting, queuedCount < queueLimit, _writable, _closeReason == nil else { return false }
         readDeferred = false
         return true
     }
@@ -142,44 +148,44 @@ public struct ConnectionStateMachine<Line> {
     }
 
     /// An idle timer fired: the reason to close, or nil to keep the connection.
-    public mutating func idle(_ kind: Idleness) -> CloseReason? {
-        guard closeReason == nil, !waiting else { return nil }
+    @inlinable public mutating func idle(_ kind: Idleness) -> CloseReason? {
+        guard _closeReason == nil, !_waiting else { return nil }
         switch kind {
         case .read:
             // Asked nothing and owed nothing.
-            guard queuedCount == 0, writable else { return nil }
-            closeReason = .idle
+            guard queuedCount == 0, _writable else { return nil }
+            _closeReason = .idle
         case .write:
             // Answers are owed and none got out: the client does not read.
-            guard !writable || queuedCount > 0 else { return nil }
-            closeReason = .stalled
+            guard !_writable || queuedCount > 0 else { return nil }
+            _closeReason = .stalled
         }
         queue.removeAll()
         queueHead = 0
-        return closeReason
+        return _closeReason
     }
 
     /// The client closed its side: close once everything asked is answered.
-    public mutating func inputEnded() -> CloseReason? {
+    @inlinable public mutating func inputEnded() -> CloseReason? {
         inputClosed = true
         return closeIfFinished(.endOfInput)
     }
 
     /// The daemon stops: finish what was asked, then close.
-    public mutating func quiesce() -> CloseReason? {
+    @inlinable public mutating func quiesce() -> CloseReason? {
         quiescing = true
         return closeIfFinished(.stopping)
     }
 
     /// After answers were written: whether the connection may now close
     /// (input ended or stopping, nothing owed).
-    public mutating func closeIfFinished() -> CloseReason? {
+    @inlinable public mutating func closeIfFinished() -> CloseReason? {
         closeIfFinished(inputClosed ? .endOfInput : .stopping)
     }
 
-    private mutating func closeIfFinished(_ reason: CloseReason) -> CloseReason? {
-        guard closeReason == nil, inputClosed || quiescing, !waiting, queuedCount == 0 else { return nil }
-        closeReason = reason
+    @usableFromInline mutating func closeIfFinished(_ reason: CloseReason) -> CloseReason? {
+        guard _closeReason == nil, inputClosed || quiescing, !_waiting, queuedCount == 0 else { return nil }
+        _closeReason = reason
         return reason
     }
 }

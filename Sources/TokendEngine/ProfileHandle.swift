@@ -1,3 +1,4 @@
+import Atomics
 import NIOConcurrencyHelpers
 import TokendCore
 
@@ -18,8 +19,13 @@ public final class ProfileHandle: Sendable {
 /// The set of profiles being served, replaced whole on reload.
 public final class ProfileDirectory: Sendable {
     private let profiles = NIOLockedValueBox<[String: ProfileHandle]>([:])
+    private let generationCounter = ManagedAtomic(0)
 
     public init() {}
+
+    /// Changes whenever the set of profiles is replaced: a handle found at
+    /// one generation is the one in force while the generation is unchanged.
+    public var generation: Int { generationCounter.load(ordering: .acquiring) }
 
     public func handle(named name: String) -> ProfileHandle? { profiles.withLockedValue { $0[name] } }
 
@@ -31,5 +37,6 @@ public final class ProfileDirectory: Sendable {
     func replace(_ handles: [ProfileHandle]) {
         let table = Dictionary(uniqueKeysWithValues: handles.map { ($0.name, $0) })
         profiles.withLockedValue { $0 = table }
+        generationCounter.wrappingIncrement(ordering: .releasing)
     }
 }

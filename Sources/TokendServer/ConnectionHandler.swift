@@ -22,6 +22,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
+    private let directory: ProfileDirectory
     private var machine = ConnectionStateMachine<ByteBuffer>(queueLimit: ConnectionHandler.queueLimit)
     private var peer: PeerCredentials?
     /// The peer's groups in the user database, once looked up.
@@ -33,6 +34,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var out: ByteBuffer?
     private var closed = false
     private var closeStarted = false
+    /// The profile last asked for, with the directory generation it belongs to.
+    private var lastProfile: (generation: Int, handle: ProfileHandle)?
 
     /// Requests held back before reading stops; each line is at most 4 KiB.
     static let queueLimit = 64
@@ -41,6 +44,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     init(server: ServerContext) {
         self.server = server
+        directory = server.engine.directory
     }
 
     // MARK: - Lifecycle
@@ -97,9 +101,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 tooLong(context: context)
                 return
             }
-            let line = buffer.readSlice(length: newline)!
-            buffer.moveReaderIndex(forwardBy: 1)
-            receive(.line(line), context: context)
+            if machine.canProcessNow {
+                // The usual case: parsed and answered in place, no slice kept.
+                let done = buffer.withUnsafeReadableBytes { bytes in
+                    processLine(UnsafeRawBufferPointer(rebasing: bytes[..<newline]), context: context)
+                }
+                if !done { retryAfterUserGroups(buffer.getSlice(at: buffer.readerIndex, length: newline)!, context: context) }
+                buffer.moveReaderIndex(forwardBy: newline + 1)
+            } else {
+                let line = buffer.readSlice(length: newline)!
+                buffer.moveReaderIndex(forwardBy: 1)
+                receive(.line(line), context: context)
+            }
         }
     }
 
@@ -193,46 +206,62 @@ final class ConnectionHandler: ChannelDuplexHandler {
             closeAfterFlush(context: context)
             return
         }
-        let parsed = line.withUnsafeReadableBytes { RequestLineParser.parse($0) }
+        if !line.withUnsafeReadableBytes({ processLine($0, context: context) }) {
+            retryAfterUserGroups(line, context: context)
+        }
+    }
+
+    /// Answers one request line (or starts waiting for its answer). False
+    /// when only the peer's groups in the user database can decide its
+    /// access: the caller keeps the line and processes it again after the lookup.
+    private func processLine(_ line: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Bool {
         let request: Request
-        switch parsed {
+        switch RequestLineParser.parse(line) {
         case .failure(let error):
             write(.error(.badRequest, error.message), context: context)
-            return
+            return true
         case .success(let r):
             request = r
         }
         switch request {
         case .get(let name, let minTTL), .header(let name, let minTTL):
+            // The hot path: no closure, no task, no allocation.
+            let profile: ProfileHandle
+            switch authorize(name, request: request, context: context) {
+            case .allowed(let handle): profile = handle
+            case .answered: return true
+            case .needsUserGroups: return false
+            }
             let isGet: Bool
             if case .get = request { isGet = true } else { isGet = false }
-            withReadableProfile(name, request: request, context: context) { handler, profile, context in
-                let now = BootClock.now()
-                if let token = profile.slot.read(), token.held.isServable(at: now, minimum: .seconds(Int64(minTTL ?? 0))) {
-                    handler.writeToken(token, get: isGet, now: now, context: context)
-                    return
-                }
-                handler.await(handler.server.engine.demand(.token(minTTL: minTTL.map { .seconds(Int64($0)) }), profile: name),
-                              profile: name, request: request, get: isGet, context: context)
+            let now = BootClock.now()
+            if let token = profile.slot.read(), token.held.isServable(at: now, minimum: .seconds(Int64(minTTL ?? 0))) {
+                writeToken(token, get: isGet, now: now, context: context)
+                return true
             }
+            waitForDemand(server.engine.demand(.token(minTTL: minTTL.map { .seconds(Int64($0)) }), profile: name),
+                          profile: name, request: request, get: isGet, context: context)
         case .refresh(let name):
-            withReadableProfile(name, request: request, context: context) { handler, _, context in
-                handler.await(handler.server.engine.demand(.refresh, profile: name), profile: name, request: request, get: true, context: context)
+            switch authorize(name, request: request, context: context) {
+            case .allowed:
+                waitForDemand(server.engine.demand(.refresh, profile: name), profile: name, request: request, get: true, context: context)
+            case .answered: return true
+            case .needsUserGroups: return false
             }
         case .status(let name):
             if let name {
-                withReadableProfile(name, request: request, context: context) { handler, _, context in
-                    handler.awaitStatus([name], context: context)
+                switch authorize(name, request: request, context: context) {
+                case .allowed: awaitStatus([name], context: context)
+                case .answered: return true
+                case .needsUserGroups: return false
                 }
             } else {
-                withReadableProfiles(context: context) { handler, profiles, context in
-                    handler.awaitStatus(Set(profiles.map(\.name)), context: context)
-                }
+                guard let profiles = readableProfiles() else { return false }
+                awaitStatus(Set(profiles.map(\.name)), context: context)
             }
         case .list:
-            withReadableProfiles(context: context) { handler, profiles, context in
-                handler.write(.ok(profiles.map(\.name).joined(separator: " ")), context: context)
-            }
+            guard let profiles = readableProfiles() else { return false }
+            write(.ok(profiles.map(\.name).joined(separator: " ")), context: context)
         case .ping:
             write(.ok("PONG"), context: context)
         case .version:
@@ -242,6 +271,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
             machine.closeAfterAnswer(.quit)
             closeAfterFlush(context: context)
         }
+        return true
+    }
+
+    /// Looks the peer's groups up (off the event loop), then processes `line` again.
+    private func retryAfterUserGroups(_ line: ByteBuffer, context: ChannelHandlerContext) {
+        withUserGroups(context: context) { handler, context in handler.process(.line(line), context: context) }
     }
 
     // MARK: - Access control
@@ -251,8 +286,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// tell, the lookup runs off the event loop and the request waits for it.
     private func withReadableProfile(_ name: String, request: Request, context: ChannelHandlerContext,
                                      _ body: @escaping (ConnectionHandler, ProfileHandle, ChannelHandlerContext) -> Void) {
-        guard let profile = server.engine.directory.handle(named: name) else {
-            write(.error(.unknownProfile, "no profile named \(name)"), context: context)
+        guard let profile = lookUp(name) else {
+            write(.error(.unknownProfile, "the profile was removed"), context: context)
             return
         }
         switch decide(profile) {
@@ -267,15 +302,49 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Runs `body` with the profiles this peer may read (`LIST`, `STATUS`).
-    private func withReadableProfiles(context: ChannelHandlerContext,
-                                      _ body: @escaping (ConnectionHandler, [ProfileHandle], ChannelHandlerContext) -> Void) {
-        let all = server.engine.directory.all()
-        if all.contains(where: { decide($0) == .needsUserGroups }) {
-            withUserGroups(context: context) { handler, context in handler.withReadableProfiles(context: context, body) }
-            return
+    private enum Authorization {
+        case allowed(ProfileHandle)
+        /// The error was answered (unknown profile, denied).
+        case answered
+        case needsUserGroups
+    }
+
+    /// The profile named by a request, when it exists and this peer may read
+    /// it; otherwise the error is answered, unless only the user database
+    /// can tell (the caller then retries after looking the groups up).
+    private func authorize(_ name: String, request: Request, context: ChannelHandlerContext) -> Authorization {
+        guard let profile = lookUp(name) else {
+            write(.error(.unknownProfile, "no profile named \(name)"), context: context)
+            return .answered
         }
-        body(self, all.filter { decide($0) == .allowed }, context)
+        switch decide(profile) {
+        case .allowed:
+            return .allowed(profile)
+        case .denied:
+            deny(name, request: request, context: context)
+            return .answered
+        case .needsUserGroups:
+            return .needsUserGroups
+        }
+    }
+
+    /// The profiles this peer may read (`LIST`, `STATUS`); nil when a
+    /// user-database lookup must come first.
+    private func readableProfiles() -> [ProfileHandle]? {
+        let all = directory.all()
+        if all.contains(where: { decide($0) == .needsUserGroups }) { return nil }
+        return all.filter { decide($0) == .allowed }
+    }
+
+    /// The profile of that name in force now. The last one found is kept
+    /// with the directory's generation, so that a client asking for the
+    /// same profile again (the usual case) takes no lock to find it.
+    private func lookUp(_ name: String) -> ProfileHandle? {
+        let generation = directory.generation
+        if let cached = lastProfile, cached.generation == generation, cached.handle.name == name { return cached.handle }
+        guard let handle = directory.handle(named: name) else { return nil }
+        lastProfile = (generation, handle)
+        return handle
     }
 
     private func decide(_ profile: ProfileHandle) -> AccessDecision {
@@ -322,7 +391,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers the request when the engine does. The peer's access is checked
     /// again against the profiles in force then: a reload may have removed
     /// the profile or the peer's right to it while the request waited.
-    private func await(_ future: EventLoopFuture<DemandOutcome>, profile name: String, request: Request, get: Bool,
+    private func waitForDemand(_ future: EventLoopFuture<DemandOutcome>, profile name: String, request: Request, get: Bool,
                        context: ChannelHandlerContext) {
         machine.waitStarted()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
