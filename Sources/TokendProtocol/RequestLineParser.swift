@@ -148,17 +148,28 @@ public enum RequestLineParser {
         }
 
         init?(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) {
-            for verb in Verb.allCases where verb.name.utf8.count == range.count {
-                var matches = true
-                for (offset, expected) in verb.name.utf8.enumerated() {
+            // By length first, then bytes: no String per request.
+            func matches(_ name: StaticString) -> Bool {
+                guard name.utf8CodeUnitCount == range.count else { return false }
+                for offset in 0..<range.count {
                     // ASCII upper-casing: only letters are in verbs.
                     var byte = line[range.lowerBound + offset]
                     if byte >= UInt8(ascii: "a"), byte <= UInt8(ascii: "z") { byte -= 32 }
-                    if byte != expected { matches = false; break }
+                    if byte != name.utf8Start[offset] { return false }
                 }
-                if matches { self = verb; return }
+                return true
             }
-            return nil
+            switch range.count {
+            case 3 where matches("GET"): self = .get
+            case 4 where matches("PING"): self = .ping
+            case 4 where matches("LIST"): self = .list
+            case 4 where matches("QUIT"): self = .quit
+            case 6 where matches("HEADER"): self = .header
+            case 6 where matches("STATUS"): self = .status
+            case 7 where matches("REFRESH"): self = .refresh
+            case 7 where matches("VERSION"): self = .version
+            default: return nil
+            }
         }
     }
 
