@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "TokendEngine",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendPlatform",
+                "TokendCore", "TokendHTTP", "TokendPlatform", "TokendProtocol",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -16,10 +16,4 @@ public enum ArgumentChecks {
         }
         return seconds
     }
-
-    /// The request line `VERB PROFILE [MIN_TTL]`.
-    public static func request(_ verb: String, _ profile: String, minTTL: Int?) -> String {
-        guard let minTTL else { return "\(verb) \(profile)" }
-        return "\(verb) \(profile) \(minTTL)"
-    }
 }

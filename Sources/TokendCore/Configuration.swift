@@ -32,12 +32,8 @@ public struct Configuration: Equatable, Sendable {
 }
 
 /// The log levels of SPEC §2, in increasing severity.
-public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+public enum LogLevel: String, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
-
-    public static func < (a: LogLevel, b: LogLevel) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
 }
 
 /// A user or group as the configuration names it: a number, or a name that

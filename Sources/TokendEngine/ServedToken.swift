@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import TokendCore
+import TokendProtocol
 import TokendPlatform
 
 /// A token as the hot path serves it: immutable, with its answer prefixes
@@ -13,8 +14,8 @@ public final class ServedToken: Sendable {
 
     public init(_ held: HeldToken) {
         self.held = held
-        getPrefix = Array("OK \(held.token.accessToken) ".utf8)
-        headerLine = Array("OK Authorization: \(held.token.tokenType) \(held.token.accessToken)\n".utf8)
+        getPrefix = TokenAnswer.getPrefix(token: held.token.accessToken)
+        headerLine = TokenAnswer.headerLine(type: held.token.tokenType, token: held.token.accessToken)
     }
 
     public var expiresAt: Instant { held.expiresAt }

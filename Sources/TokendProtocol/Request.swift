@@ -23,6 +23,17 @@ public enum Request: Equatable, Sendable {
         }
     }
 
+    /// The request line as a client sends it, without its LF.
+    public var line: String {
+        switch self {
+        case .get(let p, let ttl): return ttl.map { "GET \(p) \($0)" } ?? "GET \(p)"
+        case .header(let p, let ttl): return ttl.map { "HEADER \(p) \($0)" } ?? "HEADER \(p)"
+        case .refresh(let p): return "REFRESH \(p)"
+        case .status(let p): return p.map { "STATUS \($0)" } ?? "STATUS"
+        case .list, .ping, .version, .quit: return verb
+        }
+    }
+
     /// The profile the request names, if any.
     public var profile: String? {
         switch self {

@@ -22,19 +22,13 @@ struct DaemonReply {
 
     /// Reads the payload of a `GET` or `REFRESH` answer: `TOKEN EXPIRES_IN`.
     static func token(_ payload: String) throws(TokenctlFailure) -> (token: String, expiresIn: Int) {
-        let words = payload.split(separator: " ", omittingEmptySubsequences: false)
-        guard words.count == 2, !words[0].isEmpty, let expiresIn = Int(words[1]), expiresIn >= 0 else {
-            throw .malformed("OK \(payload)")
-        }
-        return (String(words[0]), expiresIn)
+        guard let answer = TokenAnswer.parseToken(payload) else { throw .malformed("OK \(payload)") }
+        return answer
     }
 
     /// Reads the payload of a `HEADER` answer: `Authorization: TYPE TOKEN`.
     static func authorization(_ payload: String) throws(TokenctlFailure) -> (type: String, token: String) {
-        let prefix = "Authorization: "
-        guard payload.hasPrefix(prefix) else { throw .malformed("OK \(payload)") }
-        let words = payload.dropFirst(prefix.count).split(separator: " ", omittingEmptySubsequences: false)
-        guard words.count == 2, !words[0].isEmpty, !words[1].isEmpty else { throw .malformed("OK \(payload)") }
-        return (String(words[0]), String(words[1]))
+        guard let answer = TokenAnswer.parseHeader(payload) else { throw .malformed("OK \(payload)") }
+        return answer
     }
 }

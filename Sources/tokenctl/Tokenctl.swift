@@ -28,7 +28,7 @@ enum Tokenctl {
     private static func get(
         _ profile: String, minTTL: Int?, json: Bool, _ connection: ConnectionOptions
     ) throws(TokenctlFailure) {
-        let get = ArgumentChecks.request("GET", profile, minTTL: minTTL)
+        let get = Request.get(profile: profile, minTTL: minTTL).line
         guard json else {
             let reply = try connection.exchange([get])
             try emit(try DaemonReply.token(reply.payload(0)).token)
@@ -38,7 +38,7 @@ enum Tokenctl {
         // ask both on one connection. If a renewal slipped between them the
         // tokens differ; GET's token and expiry belong together, and the
         // type of a profile does not change with a renewal.
-        let reply = try connection.exchange([get, ArgumentChecks.request("HEADER", profile, minTTL: minTTL)])
+        let reply = try connection.exchange([get, Request.header(profile: profile, minTTL: minTTL).line])
         let token = try DaemonReply.token(reply.payload(0))
         let header = try DaemonReply.authorization(reply.payload(1))
         let object = JSONValue.object([
@@ -51,7 +51,7 @@ enum Tokenctl {
 
     /// `header PROFILE`: a ready header line, for `curl -H @-`.
     private static func header(_ profile: String, minTTL: Int?, _ connection: ConnectionOptions) throws(TokenctlFailure) {
-        let reply = try connection.exchange([ArgumentChecks.request("HEADER", profile, minTTL: minTTL)])
+        let reply = try connection.exchange([Request.header(profile: profile, minTTL: minTTL).line])
         let payload = try reply.payload(0)
         _ = try DaemonReply.authorization(payload)  // refuse to print anything but a header
         try emit(payload)
@@ -59,13 +59,13 @@ enum Tokenctl {
 
     /// `refresh PROFILE`: the answer to a 401 from the API.
     private static func refresh(_ profile: String, _ connection: ConnectionOptions) throws(TokenctlFailure) {
-        let reply = try connection.exchange(["REFRESH \(profile)"])
+        let reply = try connection.exchange([Request.refresh(profile: profile).line])
         try emit(try DaemonReply.token(reply.payload(0)).token)
     }
 
     /// `status [PROFILE]`: a table for people, the daemon's JSON for scripts.
     private static func status(_ profile: String?, json: Bool, _ connection: ConnectionOptions) throws(TokenctlFailure) {
-        let reply = try connection.exchange([profile.map { "STATUS \($0)" } ?? "STATUS"])
+        let reply = try connection.exchange([Request.status(profile: profile).line])
         let payload = try reply.payload(0)
         // Parse even for --json: a script must not get a zero status with
         // something that is not the documented JSON.
@@ -77,14 +77,14 @@ enum Tokenctl {
 
     /// `list`: the readable profiles, one a line, for `for p in $(tokenctl list)`.
     private static func list(_ connection: ConnectionOptions) throws(TokenctlFailure) {
-        let reply = try connection.exchange(["LIST"])
+        let reply = try connection.exchange([Request.list.line])
         let names = try reply.payload(0).split(whereSeparator: { $0 == " " || $0 == "\t" })
         if !names.isEmpty { try emit(names.joined(separator: "\n")) }
     }
 
     /// `ping`: whether the daemon is up and answering.
     private static func ping(_ connection: ConnectionOptions) throws(TokenctlFailure) {
-        let reply = try connection.exchange(["PING"])
+        let reply = try connection.exchange([Request.ping.line])
         let payload = try reply.payload(0)
         guard payload == "PONG" else { throw TokenctlFailure.malformed("OK \(payload)") }
         try emit(payload)
