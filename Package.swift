@@ -139,6 +139,15 @@ let package = Package(
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
+        .testTarget(
+            name: "TokendServerTests",
+            dependencies: [
+                "TokendServer", "TokendEngine", "TokendCore", "TokendPlatform",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendPlatform"]),
         .testTarget(

@@ -42,15 +42,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers gathered beyond this are written before the read cycle ends.
     static let writeThreshold = 16 * 1024
 
-    init(server: ServerContext) {
+    /// - Parameter peer: who the peer is, for tests on an `EmbeddedChannel`
+    ///   (which has no kernel to ask); nil reads `SO_PEERCRED`.
+    init(server: ServerContext, peer: PeerCredentials? = nil) {
         self.server = server
         directory = server.engine.directory
+        self.peer = peer
     }
 
     // MARK: - Lifecycle
 
     func channelActive(context: ChannelHandlerContext) {
-        peer = PeerCredentials.of(context.channel)
+        if peer == nil { peer = PeerCredentials.of(context.channel) }
         if peer == nil {
             server.logger.warning("closing a connection whose peer credentials cannot be read")
             context.close(promise: nil)

@@ -1,0 +1,113 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+import TokendCore
+@testable import TokendEngine
+import TokendPlatform
+@testable import TokendServer
+
+/// The connection handler on an `EmbeddedChannel`: no socket, no daemon.
+/// The engine runs on a loop of its own; only answers that need no engine
+/// round trip are exercised here (the rest is end to end).
+@Suite(.serialized) struct ConnectionHandlerTests {
+    let engineLoop = EmbeddedEventLoop()
+
+    /// A channel with a handler for peer `uid`, and the engine's profiles:
+    /// `open` (anyone, holding a fresh token) and `closed` (uid 4242 only).
+    func makeChannel(uid: UInt32 = 1000, token: String = "tok-123") throws -> (EmbeddedChannel, TokenEngine) {
+        let engine = TokenEngine(loop: engineLoop, logger: Logger(label: "test"))
+        let profiles = [
+            ProfileConfiguration(name: "open", tokenURL: "http://127.0.0.1:9/t", clientID: "c", clientSecret: Secret("s"), prefetch: false),
+            ProfileConfiguration(name: "closed", tokenURL: "http://127.0.0.1:9/t", clientID: "c", clientSecret: Secret("s"), prefetch: false,
+                                 access: AccessRule(restricted: true, uids: [4242])),
+        ]
+        let applied = engine.apply(profiles)
+        engineLoop.run()
+        _ = try applied.wait()
+        let now = BootClock.now()
+        let held = HeldToken(token: IssuedToken(accessToken: token, lifetime: .seconds(3600 as Int64)), obtainedAt: now,
+                             renewAt: now + .seconds(2700 as Int64))
+        engine.directory.handle(named: "open")!.slot.publish(ServedToken(held))
+        let context = ServerContext(engine: engine, idleTimeout: .seconds(60 as Int64), maxConnections: 10, logger: Logger(label: "test"))
+        let channel = EmbeddedChannel(handler: ConnectionHandler(server: context, peer: PeerCredentials(pid: 1, uid: uid, gid: uid, kernelGroups: [])))
+        channel.pipeline.fireChannelActive()
+        return (channel, engine)
+    }
+
+    /// Everything the handler wrote, as text.
+    func written(_ channel: EmbeddedChannel) throws -> [String] {
+        var writes: [String] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            writes.append(String(buffer: buffer))
+        }
+        return writes
+    }
+
+    func shutDown(_ engine: TokenEngine) throws {
+        let done = engine.shutdown(grace: .zero)
+        engineLoop.run()
+        engineLoop.advanceTime(by: .seconds(1))
+        _ = try? done.wait()
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderInOneWrite() throws {
+        let (channel, engine) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "PING\r\nGET open\nheader OPEN\nVERSION\nLIST\nFROB\n"))
+        let writes = try written(channel)
+        #expect(writes.count == 1, "\(writes.count) writes")
+        let lines = writes.joined().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count == 7)
+        #expect(lines[0] == "OK PONG")
+        #expect(lines[1].hasPrefix("OK tok-123 ") && (Int(lines[1].split(separator: " ")[2]) ?? 0) >= 3599)
+        #expect(lines[2] == "ERR unknown-profile no profile named OPEN")
+        #expect(lines[3].hasPrefix("OK tokend ") && lines[3].hasSuffix(" protocol 1"))
+        #expect(lines[4] == "OK open")  // `closed` is not listed to this peer
+        #expect(lines[5].hasPrefix("ERR bad-request unknown verb FROB"))
+        try shutDown(engine)
+    }
+
+    @Test func aLineSplitAcrossReadsIsOneRequest() throws {
+        let (channel, engine) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "GE"))
+        try channel.writeInbound(ByteBuffer(string: "T op"))
+        #expect(try written(channel).isEmpty)
+        try channel.writeInbound(ByteBuffer(string: "en\nHEADER open\n"))
+        let text = try written(channel).joined()
+        #expect(text.hasPrefix("OK tok-123 ") && text.hasSuffix("OK Authorization: Bearer tok-123\n"))
+        try shutDown(engine)
+    }
+
+    @Test func aDeniedPeerIsToldSo() throws {
+        let (channel, engine) = try makeChannel(uid: 1000)
+        try channel.writeInbound(ByteBuffer(string: "GET closed\nSTATUS closed\n"))
+        #expect(try written(channel).joined() == "ERR denied you may not read profile closed\nERR denied you may not read profile closed\n")
+        try shutDown(engine)
+    }
+
+    @Test func anOverLongLineIsAnsweredThenTheConnectionCloses() throws {
+        let (channel, engine) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "PING\n" + String(repeating: "x", count: 5000)))
+        #expect(try written(channel).joined() == "OK PONG\nERR too-long request line longer than 4096 bytes\n")
+        #expect(!channel.isActive)
+        try shutDown(engine)
+    }
+
+    @Test func quitAnswersThenCloses() throws {
+        let (channel, engine) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "QUIT\nPING\n"))
+        #expect(try written(channel).joined() == "OK BYE\n")
+        #expect(!channel.isActive)
+        try shutDown(engine)
+    }
+
+    @Test func aLastLineWithoutLFIsAnsweredAtEndOfInput() throws {
+        let (channel, engine) = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "PING"))
+        #expect(try written(channel).isEmpty)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(try written(channel).joined() == "OK PONG\n")
+        #expect(!channel.isActive)
+        try shutDown(engine)
+    }
+}
