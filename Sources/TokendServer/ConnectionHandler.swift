@@ -34,6 +34,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var out: ByteBuffer?
     private var closed = false
     private var closeStarted = false
+    private let idleTimeout: TimeAmount
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
+    /// Since when output has been blocked (the channel not writable).
+    private var blockedSince: NIODeadline?
+    private var idleCheck: Scheduled<Void>?
     /// The profile last asked for, with the directory generation it belongs to.
     private var lastProfile: (generation: Int, handle: ProfileHandle)?
 
@@ -47,6 +52,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     init(server: ServerContext, peer: PeerCredentials? = nil) {
         self.server = server
         directory = server.engine.directory
+        idleTimeout = .nanoseconds(server.idleTimeout.nanoseconds)
         self.peer = peer
     }
 
@@ -59,12 +65,53 @@ final class ConnectionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         }
         out = context.channel.allocator.buffer(capacity: 1024)
+        lastRead = .now()
+        scheduleIdleCheck(at: lastRead + idleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        idleCheck?.cancel()
+        idleCheck = nil
         context.fireChannelInactive()
+    }
+
+    // MARK: - Idleness
+
+    /// Idle and stalled connections, measured here rather than by NIO's
+    /// IdleStateHandler: one clock reading per read cycle instead of an
+    /// extra pipeline stage and a promise per write (a third of the
+    /// throughput at 64 pipelining connections, measured).
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.idleCheckDue(context: context)
+        }
+    }
+
+    private func idleCheckDue(context: ChannelHandlerContext) {
+        idleCheck = nil
+        guard !closed, !closeStarted else { return }
+        let now = NIODeadline.now()
+        // Output that nobody reads, for idle_timeout: the client does not read.
+        if let since = blockedSince, now - since >= idleTimeout, machine.idle(.write) != nil {
+            server.logger.debug("closing a connection that does not read its answers", metadata: peerMetadata)
+            closeStarted = true
+            context.close(promise: nil)
+            return
+        }
+        if now - lastRead >= idleTimeout, machine.idle(.read) != nil {
+            server.logger.debug("closing an idle connection", metadata: peerMetadata)
+            closeAfterFlush(context: context)
+            return
+        }
+        var next = lastRead + idleTimeout
+        if let since = blockedSince { next = min(next, since + idleTimeout) }
+        // Nothing due yet, or not closable now (waiting for a token): look again later.
+        if next <= now { next = now + idleTimeout }
+        scheduleIdleCheck(at: next, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -75,6 +122,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
         guard !discarding, !machine.isClosing else { return }
         var buffer = unwrapInboundIn(data)
         if var carried = partial {
@@ -139,30 +187,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         machine.writabilityChanged(context.channel.isWritable)
+        if context.channel.isWritable { blockedSince = nil } else if blockedSince == nil { blockedSince = .now() }
         if context.channel.isWritable { resume(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent {
-            let kind: ConnectionStateMachine<ByteBuffer>.Idleness
-            switch idle {
-            case .read: kind = .read
-            case .write: kind = .write
-            case .all: return
-            }
-            if let reason = machine.idle(kind) {
-                server.logger.debug(reason == .idle ? "closing an idle connection" : "closing a connection that does not read its answers",
-                                    metadata: peerMetadata)
-                if reason == .stalled {
-                    closeStarted = true
-                    context.close(promise: nil)
-                } else {
-                    closeAfterFlush(context: context)
-                }
-            }
-            return
-        }
         if case ChannelEvent.inputClosed = event {
             // A last request without its LF before the client closed is answered too.
             if !discarding, let last = partial, last.readableBytes > 0 {

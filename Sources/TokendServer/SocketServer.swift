@@ -21,7 +21,6 @@ public final class SocketServer: Sendable {
     /// Starts serving on `descriptor`, a listening stream socket.
     public static func start(descriptor: CInt, group: EventLoopGroup, context: ServerContext) -> EventLoopFuture<SocketServer> {
         let connections = NIOLockedValueBox(Connections())
-        let idle = TimeAmount.nanoseconds(context.idleTimeout.nanoseconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             // Accept up to 32 connections per wake-up (NIO's default is 4), so
@@ -59,7 +58,6 @@ public final class SocketServer: Sendable {
                             }
                         }
                     }
-                    try sync.addHandler(IdleStateHandler(readTimeout: idle, writeTimeout: idle))
                     try sync.addHandler(ConnectionHandler(server: context))
                 }
             }
