@@ -166,19 +166,11 @@ final class Daemon {
             return current
         }
         for warning in loaded.warnings { logger.warning("\(warning)") }
-        var next = loaded.configuration
-        for (key, changed) in [("socket", next.socketPath != current.socketPath), ("socket_mode", next.socketMode != current.socketMode),
-                               ("socket_group", next.socketGroup != current.socketGroup), ("log_level", next.logLevel != current.logLevel),
-                               ("max_connections", next.maxConnections != current.maxConnections),
-                               ("idle_timeout", next.idleTimeout != current.idleTimeout)] where changed {
+        let plan = ReloadPlan(running: current, loaded: loaded.configuration)
+        for key in plan.restartKeys {
             logger.warning("a change of \(key) takes effect at the next restart, not on reload")
         }
-        next.socketPath = current.socketPath
-        next.socketMode = current.socketMode
-        next.socketGroup = current.socketGroup
-        next.logLevel = current.logLevel
-        next.maxConnections = current.maxConnections
-        next.idleTimeout = current.idleTimeout
+        let next = plan.configuration
         if let summary = try? engine.apply(next.profiles).wait() {
             logger.notice("configuration reloaded", metadata: [
                 "added": .string(summary.added.joined(separator: ",")), "changed": .string(summary.changed.joined(separator: ",")),
