@@ -43,8 +43,7 @@ import TestIdP
         let refused = fourth.readLine()
         #expect(refused?.hasPrefix("ERR busy too many connections from your user") == true, "\(refused ?? "nothing")")
         if runningAsRoot {
-            let (status, output, errors) = try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                                          productsDirectory + "/tokenctl", "--socket", daemon.socket, "ping"])
+            let (status, output, errors) = try runAsNobody(productsDirectory + "/tokenctl", ["--socket", daemon.socket, "ping"])
             #expect(status == 0 && output == "PONG\n", "another user was refused: \(errors)")
         }
         // The pipeliners make no progress: closed after idle_timeout.
@@ -59,10 +58,7 @@ import TestIdP
     @Test(.enabled(if: runningAsRoot, "a client of another user needs root"))
     func aSlowUserDatabaseStallsNoOtherClient() async throws {
         let idp = try await TestIdP.start()
-        var environment = ["LD_PRELOAD": preloadLibrary, "TOKEND_TEST_NSS_DELAY_MS": "3000"]
-        if ProcessInfo.processInfo.environment["TOKEND_SANITIZER"] == "address" {
-            environment["ASAN_OPTIONS"] = (ProcessInfo.processInfo.environment["ASAN_OPTIONS"] ?? "") + " verify_asan_link_order=0"
-        }
+        let environment = preloadEnvironment(["TOKEND_TEST_NSS_DELAY_MS": "3000"])
         let daemon = try DaemonProcess(config: "socket_mode = \"0666\"\n" + profileConfig("demo", url: idp.tokenURL)
             + profileConfig("restricted", url: idp.tokenURL, extra: "allow_gids = [4242]"), extraEnvironment: environment,
             directory: sharedTemporaryDirectory())
@@ -72,8 +68,7 @@ import TestIdP
         // nobody, with no supplementary group, asks for the restricted profile.
         let socket = daemon.socket
         let denied = Task.detached {
-            try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                              productsDirectory + "/tokenctl", "--socket", socket, "get", "restricted"])
+            try runAsNobody(productsDirectory + "/tokenctl", ["--socket", socket, "get", "restricted"])
         }
         // While its lookup runs, everyone else is answered at once.
         var slowest = 0.0
@@ -98,8 +93,7 @@ import TestIdP
                                        directory: sharedTemporaryDirectory())
         #expect(daemon.waitReady())
         let script = "for i in $(seq 200); do printf 'GET restricted\\n'; done | nc -U -N \"$0\" | grep -c '^ERR denied'"
-        let (status, output, errors) = try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                                      "/bin/sh", "-c", script, daemon.socket])
+        let (status, output, errors) = try runAsNobody("/bin/sh", ["-c", script, daemon.socket])
         #expect(status == 0 && output == "200\n", "\(output) \(errors)")
         #expect(daemon.stop() == 0)
         let lines = daemon.log.split(separator: "\n").filter { $0.contains("access denied") }
@@ -136,10 +130,7 @@ import TestIdP
     /// with a clear error instead of sending it with weaker guarantees.
     @Test func aRefusedLibcurlOptionFailsTheRequestClearly() async throws {
         let idp = try await TestIdP.start()
-        var environment = ["LD_PRELOAD": preloadLibrary, "TOKEND_TEST_REFUSE_CURLOPT": "10318"]  // CURLOPT_PROTOCOLS_STR
-        if ProcessInfo.processInfo.environment["TOKEND_SANITIZER"] == "address" {
-            environment["ASAN_OPTIONS"] = (ProcessInfo.processInfo.environment["ASAN_OPTIONS"] ?? "") + " verify_asan_link_order=0"
-        }
+        let environment = preloadEnvironment(["TOKEND_TEST_REFUSE_CURLOPT": "10318"])  // CURLOPT_PROTOCOLS_STR
         let daemon = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL, extra: "retry_min = \"60s\"\nretry_max = \"60s\""),
                                        extraEnvironment: environment)
         #expect(daemon.waitReady())

@@ -5,16 +5,6 @@ import TestIdP
 
 /// Issue 10 item 14: the listening socket in a directory others may touch.
 @Suite(.serialized) struct SocketSafetyTests {
-    /// The environment that loads tests/support/preload.c into tokend.
-    func preload(_ variables: [String: String]) -> [String: String] {
-        var environment = variables
-        environment["LD_PRELOAD"] = preloadLibrary
-        if ProcessInfo.processInfo.environment["TOKEND_SANITIZER"] == "address" {
-            environment["ASAN_OPTIONS"] = (ProcessInfo.processInfo.environment["ASAN_OPTIONS"] ?? "") + " verify_asan_link_order=0"
-        }
-        return environment
-    }
-
     func mode(_ path: String) -> (mode: UInt32, gid: UInt32)? {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
@@ -30,7 +20,7 @@ import TestIdP
         chmod(victim, 0o600)
         let before = try #require(mode(victim))
         let daemon = try DaemonProcess(config: "socket_mode = \"0666\"\nsocket_group = 65534\n"
-            + profileConfig("demo", url: "http://127.0.0.1:9/token"), extraEnvironment: preload(["TOKEND_TEST_SWAP_SOCKET_TO": victim]),
+            + profileConfig("demo", url: "http://127.0.0.1:9/token"), extraEnvironment: preloadEnvironment(["TOKEND_TEST_SWAP_SOCKET_TO": victim]),
             directory: dir)
         #expect(daemon.waitForExit(timeout: 10), "tokend started on a socket path that was swapped for a symlink")
         if daemon.process.isRunning { daemon.stop() }

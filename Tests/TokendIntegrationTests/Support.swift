@@ -430,3 +430,20 @@ func sharedTemporaryDirectory() -> String {
     chmod(dir, 0o755)
     return dir
 }
+
+/// The environment that loads tests/support/preload.c into tokend, with
+/// `variables` to switch its behaviours on. Under AddressSanitizer the
+/// runtime must be told that it is not first in the library list.
+func preloadEnvironment(_ variables: [String: String]) -> [String: String] {
+    var environment = variables
+    environment["LD_PRELOAD"] = preloadLibrary
+    if ProcessInfo.processInfo.environment["TOKEND_SANITIZER"] == "address" {
+        environment["ASAN_OPTIONS"] = (ProcessInfo.processInfo.environment["ASAN_OPTIONS"] ?? "") + " verify_asan_link_order=0"
+    }
+    return environment
+}
+
+/// Runs a program as nobody (uid and gid 65534, no supplementary group); needs root.
+func runAsNobody(_ path: String, _ arguments: [String]) throws -> (Int32, String, String) {
+    try runTool("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", path] + arguments)
+}
