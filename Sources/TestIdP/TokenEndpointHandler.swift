@@ -56,7 +56,7 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
     private func requestComplete(head: HTTPRequestHead, context: ChannelHandlerContext) {
         let text = String(decoding: body, as: UTF8.self)
         var form: [String: String] = [:]
-        for field in FormEncoding.decodeBody(text) ?? [] where form[field.name] == nil {
+        for field in FormDecoder.body(text) ?? [] where form[field.name] == nil {
             form[field.name] = field.value
         }
         let request = TestIdP.RecordedRequest(

@@ -81,7 +81,7 @@ struct TokenResponder {
         guard mediaType == "application/x-www-form-urlencoded" else {
             return invalidRequest("Content-Type must be application/x-www-form-urlencoded")
         }
-        guard let fields = FormEncoding.decodeBody(request.body) else {
+        guard let fields = FormDecoder.body(request.body) else {
             return invalidRequest("Malformed form body")
         }
         // RFC 6749 §3.2: parameters must not be repeated.
@@ -165,8 +165,8 @@ struct TokenResponder {
               let bytes = Base64.decode(parts[1].trimmingSpaces()),
               let text = String(validating: bytes, as: UTF8.self),
               let colon = text.firstIndex(of: ":"),
-              let id = FormEncoding.decode(text[..<colon]),
-              let secret = FormEncoding.decode(text[text.index(after: colon)...])
+              let id = FormDecoder.component(text[..<colon]),
+              let secret = FormDecoder.component(text[text.index(after: colon)...])
         else { return nil }
         return (id, secret)
     }
