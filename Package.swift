@@ -53,6 +53,9 @@ let package = Package(
         ),
 
         // I/O edges.
+        // The host as the configuration loader sees it: files, environment,
+        // the user database (what `tokend --check` needs, without the engine).
+        .target(name: "TokendHost", dependencies: ["TokendCore", "TokendPlatform"]),
         .target(
             name: "TokendHTTP",
             dependencies: [
@@ -102,7 +105,8 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendEngine", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP", "CProcessShim",
+                "TokendCore", "TokendHTTP", "TokendEngine", "TokendHost", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP",
+                "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

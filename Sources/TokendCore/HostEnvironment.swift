@@ -1,6 +1,6 @@
 /// What the configuration loader needs from the host: files, the
 /// environment and the user database. The daemon passes the real system
-/// (`SystemHost` in TokendEngine); tests pass a fake.
+/// (`SystemHost` in TokendHost); tests pass a fake.
 public protocol HostEnvironment: Sendable {
     /// The bytes of a file, or a message like "No such file or directory".
     func readFile(_ path: String, limit: Int) -> Result<[UInt8], HostError>

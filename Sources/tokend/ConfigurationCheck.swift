@@ -1,5 +1,5 @@
 import TokendCore
-import TokendEngine
+import TokendHost
 
 /// `tokend --check`: reports every problem of the file, exit 0 or 78 (EX_CONFIG).
 enum ConfigurationCheck {

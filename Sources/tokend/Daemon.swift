@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import TokendCore
 import TokendEngine
+import TokendHost
 import TokendHTTP
 import TokendServer
 import TokendSystemd
