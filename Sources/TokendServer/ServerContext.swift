@@ -15,8 +15,8 @@ public struct ServerContext: Sendable {
     /// Denials are logged at most 10 a minute, with a count of those suppressed.
     let denialLog = NIOLockedValueBox(LogRateLimiter(burst: 10, window: .seconds(60 as Int64)))
 
-    public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger,
-                userGroups: UserGroupCache = UserGroupCache()) {
+    /// - Parameter userGroups: its owner shuts it down (`UserGroupCache.shutdown`) at stop.
+    public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger, userGroups: UserGroupCache) {
         self.engine = engine
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections

@@ -64,8 +64,10 @@ public final class UserGroupCache: Sendable {
         return future.hop(to: loop)
     }
 
+    /// Stops the lookup thread once a lookup under way has ended. Blocks:
+    /// call it from the main thread at stop, never from an event loop.
     public func shutdown() {
-        pool.shutdownGracefully { _ in }
+        try? pool.syncShutdownGracefully()
     }
 
     /// `getpwuid_r` + `getgrouplist`: the blocking part, on the pool's thread.

@@ -116,7 +116,7 @@ final class Daemon {
             return Daemon.failureStatus
         }
         let context = ServerContext(engine: engine, idleTimeout: configuration.idleTimeout,
-                                    maxConnections: configuration.maxConnections, logger: logger)
+                                    maxConnections: configuration.maxConnections, logger: logger, userGroups: UserGroupCache())
         let server: SocketServer
         do {
             server = try SocketServer.start(descriptor: descriptor, group: clientGroup, context: context).wait()

@@ -12,6 +12,7 @@ import TokendPlatform
 /// round trip are exercised here (the rest is end to end).
 @Suite(.serialized) struct ConnectionHandlerTests {
     let engineLoop = EmbeddedEventLoop()
+    let userGroups = UserGroupCache()
 
     /// A channel with a handler for peer `uid`, and the engine's profiles:
     /// `open` (anyone, holding a fresh token) and `closed` (uid 4242 only).
@@ -29,7 +30,8 @@ import TokendPlatform
         let held = HeldToken(token: IssuedToken(accessToken: token, lifetime: .seconds(3600 as Int64)), obtainedAt: now,
                              renewAt: now + .seconds(2700 as Int64))
         engine.directory.handle(named: "open")!.slot.publish(ServedToken(held))
-        let context = ServerContext(engine: engine, idleTimeout: .seconds(60 as Int64), maxConnections: 10, logger: Logger(label: "test"))
+        let context = ServerContext(engine: engine, idleTimeout: .seconds(60 as Int64), maxConnections: 10, logger: Logger(label: "test"),
+                                    userGroups: userGroups)
         let channel = EmbeddedChannel(handler: ConnectionHandler(server: context, peer: PeerCredentials(pid: 1, uid: uid, gid: uid, kernelGroups: [])))
         channel.pipeline.fireChannelActive()
         return (channel, engine)
@@ -45,6 +47,7 @@ import TokendPlatform
     }
 
     func shutDown(_ engine: TokenEngine) throws {
+        userGroups.shutdown()
         let done = engine.shutdown(grace: .zero)
         engineLoop.run()
         engineLoop.advanceTime(by: .seconds(1))
