@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import Testing
 import TokendCore
 @testable import TokendEngine
@@ -8,24 +9,23 @@ import TokendPlatform
 @testable import TokendServer
 
 /// The connection handler on an `EmbeddedChannel`: no socket, no daemon.
-/// The engine runs on a loop of its own; only answers that need no engine
-/// round trip are exercised here (the rest is end to end).
+/// The engine runs on a real event loop of its own (its transfers complete
+/// from other threads, which an embedded loop must not see); only answers
+/// that need no engine round trip are exercised here (the rest is end to end).
 @Suite(.serialized) struct ConnectionHandlerTests {
-    let engineLoop = EmbeddedEventLoop()
+    let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let userGroups = UserGroupCache()
 
     /// A channel with a handler for peer `uid`, and the engine's profiles:
     /// `open` (anyone, holding a fresh token) and `closed` (uid 4242 only).
     func makeChannel(uid: UInt32 = 1000, token: String = "tok-123") throws -> (EmbeddedChannel, TokenEngine) {
-        let engine = TokenEngine(loop: engineLoop, logger: Logger(label: "test"))
+        let engine = TokenEngine(loop: engineGroup.next(), logger: Logger(label: "test"))
         let profiles = [
             ProfileConfiguration(name: "open", tokenURL: "http://127.0.0.1:9/t", clientID: "c", clientSecret: Secret("s"), prefetch: false),
             ProfileConfiguration(name: "closed", tokenURL: "http://127.0.0.1:9/t", clientID: "c", clientSecret: Secret("s"), prefetch: false,
                                  access: AccessRule(restricted: true, uids: [4242])),
         ]
-        let applied = engine.apply(profiles)
-        engineLoop.run()
-        _ = try applied.wait()
+        _ = try engine.apply(profiles).wait()
         let now = BootClock.now()
         let held = HeldToken(token: IssuedToken(accessToken: token, lifetime: .seconds(3600 as Int64)), obtainedAt: now,
                              renewAt: now + .seconds(2700 as Int64))
@@ -46,12 +46,14 @@ import TokendPlatform
         return writes
     }
 
-    func shutDown(_ engine: TokenEngine) throws {
+    /// Closes the channel (its idle timer is cancelled and run off the loop)
+    /// and stops the engine and the lookup thread: nothing is left behind.
+    func shutDown(_ engine: TokenEngine, _ channel: EmbeddedChannel) throws {
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+        channel.embeddedEventLoop.advanceTime(by: .hours(1))
         userGroups.shutdown()
-        let done = engine.shutdown(grace: .zero)
-        engineLoop.run()
-        engineLoop.advanceTime(by: .seconds(1))
-        _ = try? done.wait()
+        try engine.shutdown(grace: .seconds(1)).wait()
+        try engineGroup.syncShutdownGracefully()
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrderInOneWrite() throws {
@@ -67,7 +69,7 @@ import TokendPlatform
         #expect(lines[3].hasPrefix("OK tokend ") && lines[3].hasSuffix(" protocol 1"))
         #expect(lines[4] == "OK open")  // `closed` is not listed to this peer
         #expect(lines[5].hasPrefix("ERR bad-request unknown verb FROB"))
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 
     @Test func aLineSplitAcrossReadsIsOneRequest() throws {
@@ -78,14 +80,14 @@ import TokendPlatform
         try channel.writeInbound(ByteBuffer(string: "en\nHEADER open\n"))
         let text = try written(channel).joined()
         #expect(text.hasPrefix("OK tok-123 ") && text.hasSuffix("OK Authorization: Bearer tok-123\n"))
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 
     @Test func aDeniedPeerIsToldSo() throws {
         let (channel, engine) = try makeChannel(uid: 1000)
         try channel.writeInbound(ByteBuffer(string: "GET closed\nSTATUS closed\n"))
         #expect(try written(channel).joined() == "ERR denied you may not read profile closed\nERR denied you may not read profile closed\n")
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 
     @Test func anOverLongLineIsAnsweredThenTheConnectionCloses() throws {
@@ -93,7 +95,7 @@ import TokendPlatform
         try channel.writeInbound(ByteBuffer(string: "PING\n" + String(repeating: "x", count: 5000)))
         #expect(try written(channel).joined() == "OK PONG\nERR too-long request line longer than 4096 bytes\n")
         #expect(!channel.isActive)
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 
     @Test func quitAnswersThenCloses() throws {
@@ -101,7 +103,7 @@ import TokendPlatform
         try channel.writeInbound(ByteBuffer(string: "QUIT\nPING\n"))
         #expect(try written(channel).joined() == "OK BYE\n")
         #expect(!channel.isActive)
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 
     @Test func aLastLineWithoutLFIsAnsweredAtEndOfInput() throws {
@@ -111,6 +113,6 @@ import TokendPlatform
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(try written(channel).joined() == "OK PONG\n")
         #expect(!channel.isActive)
-        try shutDown(engine)
+        try shutDown(engine, channel)
     }
 }
