@@ -15,7 +15,7 @@ struct AbuseRun {
     var holders = 500
     var pipeliners = 8
 
-    final class Counters: @unchecked Sendable {
+    final class Counters: @unchecked Sendable {  // every field is read and written under `lock`
         let lock = NSLock()
         var counts: [String: Int] = [:]
         var problems: [String] = []

@@ -35,7 +35,7 @@ struct ChaosRun {
         var message: String
     }
 
-    final class Tally: @unchecked Sendable {
+    final class Tally: @unchecked Sendable {  // every field is read and written under `lock`
         let lock = NSLock()
         var seen: [String: Seen] = [:]
         var refusals: [Refusal] = []

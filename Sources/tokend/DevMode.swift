@@ -5,7 +5,7 @@ import TokendCore
 
 /// `tokend --dev` (SPEC §6): an embedded token endpoint on 127.0.0.1 and a
 /// profile `demo` served on a socket in a fresh temporary directory.
-final class DevMode: @unchecked Sendable {
+final class DevMode: @unchecked Sendable {  // immutable after init (`let` fields only)
     let idp: TestIdP
     let directory: String
     let configuration: Configuration
@@ -67,6 +67,7 @@ final class DevMode: @unchecked Sendable {
     }
 
     private static func blockingStart(_ settings: TestIdP.Settings) throws -> TestIdP {
+        // Written once by the task before `done.signal()`, read after `done.wait()`: the semaphore orders them.
         final class Box: @unchecked Sendable { var result: Result<TestIdP, Error>? }
         let box = Box()
         let done = Semaphore()
@@ -101,7 +102,7 @@ struct DevModeError: Error, CustomStringConvertible {
 }
 
 /// A counting semaphore for bridging the few async calls of start-up.
-final class Semaphore: @unchecked Sendable {
+final class Semaphore: @unchecked Sendable {  // `count` only under `mutex`
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var count = 0
