@@ -92,7 +92,7 @@ public struct ConnectionStateMachine<Line> {
         let next = queue[queueHead]
         queueHead += 1
         if queueHead == queue.count {
-            queue.removeAll(keepingCapacity: true)
+            queue.removeAll()
             queueHead = 0
         }
         return next

@@ -20,6 +20,8 @@ final class ProfileRunner {
     private var wakeTask: Scheduled<Void>?
     private var stopped = false
     private var started = false
+    /// The end of the transfer of the runner this one replaces, if any.
+    private var gate: EventLoopFuture<Void>?
     /// Demands that arrived before `start` (see `start(after:)`).
     private var deferred: [(WaiterID, Demand)] = []
     /// Completes once the profile is stopped and its transfer thread has ended.
@@ -60,6 +62,7 @@ final class ProfileRunner {
     /// profile never has two token requests in flight. Clients that ask
     /// meanwhile wait for the start.
     func start(after previous: EventLoopFuture<Void>) {
+        gate = previous
         let bound = NIOLoopBound(self, eventLoop: loop)
         previous.hop(to: loop).whenComplete { _ in
             let runner = bound.value
@@ -77,11 +80,15 @@ final class ProfileRunner {
         handle.slot.publish(nil)
         let pending = Array(waiters.values)
         waiters.removeAll()
-        let finished = finishedPromise
         // A transfer under way is abandoned: a replacement runner starts
         // once it has ended (never two requests in flight for a profile).
+        // A runner stopped before its own start still answers for the one
+        // it was waiting on: it is finished only when that one is too.
         client.abort()
-        client.shutdown { finished.succeed(()) }
+        let own = loop.makePromise(of: Void.self)
+        client.shutdown { own.succeed(()) }
+        let previous = gate.map { [$0.hop(to: loop)] } ?? []
+        EventLoopFuture.andAllComplete([own.futureResult] + previous, on: loop).cascade(to: finishedPromise)
         return pending
     }
 

@@ -14,6 +14,8 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     private let logger: Logger
     private let startedAt = BootClock.now()
     private var runners: [String: ProfileRunner] = [:]
+    /// Runners of removed profiles whose transfer may still be under way.
+    private var retiring: [String: EventLoopFuture<Void>] = [:]
 
     public init(loop: EventLoop, logger: Logger) {
         self.loop = loop
@@ -46,10 +48,15 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
             for (name, runner) in runners where next[name] == nil {
                 for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
                 summary.removed.append(name)
+                retire(name, runner.finished)
             }
             runners = next
             directory.replace(next.values.map(\.handle))
-            for name in summary.added { next[name]?.start() }
+            // A profile removed by an earlier reload may still be ending its
+            // transfer: a profile of that name added back waits for it.
+            for name in summary.added {
+                if let ending = retiring[name] { next[name]?.start(after: ending) } else { next[name]?.start() }
+            }
             // A changed profile's new runner waits for the old one's transfer.
             for name in summary.changed { next[name]?.start(after: previousTransfers[name]!) }
             // Clients waiting on a changed profile wait on its new configuration.
@@ -57,6 +64,15 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
             }
             return summary
+        }
+    }
+
+    /// Remembers a removed profile's runner until its transfer has ended.
+    private func retire(_ name: String, _ finished: EventLoopFuture<Void>) {
+        retiring[name] = finished
+        finished.whenComplete { [self] _ in
+            loop.preconditionInEventLoop()
+            if retiring[name] === finished { retiring[name] = nil }
         }
     }
 

@@ -31,7 +31,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var partial: ByteBuffer?
     /// After an over-long line nothing more is read.
     private var discarding = false
+    /// The client closed its side (half-close).
+    private var inputEnded = false
     private var out: ByteBuffer?
+    /// Answers were written (not flushed) before the read cycle ended.
+    private var unflushed = false
     private var closed = false
     private var closeStarted = false
     private let idleTimeout: TimeAmount
@@ -137,6 +141,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func frame(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         let limit = ProtocolLimits.maximumLineLength
         while !machine.isClosing {
+            if machine.queuedCount >= ConnectionHandler.queueLimit {
+                // Held back enough: the rest waits, unframed, until the queue
+                // drains (`resume`), so one read cannot queue without bound.
+                if buffer.readableBytes > 0 { partial = buffer }
+                return
+            }
             let newline = buffer.withUnsafeReadableBytes { $0.firstIndex(of: UInt8(ascii: "\n")) }
             guard let newline else {
                 // Room for the longest line plus its CR; more without LF is too long.
@@ -167,6 +177,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Frames input left over while the queue was full; at the end of
+    /// input, a last request without its LF is answered too.
+    private func drainPartial(context: ChannelHandlerContext) {
+        guard !discarding, var rest = partial, rest.readableBytes > 0 else { return }
+        if rest.withUnsafeReadableBytes({ $0.contains(UInt8(ascii: "\n")) }) {
+            partial = nil
+            frame(&rest, context: context)
+        }
+        if inputEnded, machine.queuedCount < ConnectionHandler.queueLimit, let last = partial, last.readableBytes > 0,
+           !last.withUnsafeReadableBytes({ $0.contains(UInt8(ascii: "\n")) }) {
+            partial = nil
+            receive(.line(last), context: context)
+        }
+    }
+
     private func tooLong(context: ChannelHandlerContext) {
         discarding = true
         partial = nil
@@ -194,11 +219,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            // A last request without its LF before the client closed is answered too.
-            if !discarding, let last = partial, last.readableBytes > 0 {
-                partial = nil
-                receive(.line(last), context: context)
-            }
+            inputEnded = true
+            drainPartial(context: context)
             if machine.inputEnded() != nil { closeAfterFlush(context: context) }
             return
         }
@@ -220,6 +242,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func resume(context: ChannelHandlerContext) {
         while let next = machine.nextQueued() {
             process(next, context: context)
+        }
+        if machine.canProcessNow {
+            drainPartial(context: context)
+            while let next = machine.nextQueued() {
+                process(next, context: context)
+            }
         }
         flushAnswers(context: context)
         if machine.closeIfFinished() != nil {
@@ -398,11 +426,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         server.userGroups.lookup(uid: peer.uid, gid: peer.gid, on: context.eventLoop).whenComplete { result in
             let (handler, context, then) = bound.value
             guard !handler.closed else { return }
-            // A failed lookup means no groups from the database: only uid, gid
-            // and the kernel's list decide.
-            handler.userGroups = (try? result.get()) ?? []
+            // A failed or late lookup decides this request without the
+            // database's groups (only uid, gid and the kernel's list), and is
+            // not kept: the next request asks again.
+            let groups = (try? result.get()) ?? nil
+            handler.userGroups = groups ?? []
             handler.machine.waitEnded()
             then(handler, context)
+            if groups == nil { handler.userGroups = nil }
             handler.resume(context: context)
         }
     }
@@ -495,19 +526,34 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func writeIfLarge(context: ChannelHandlerContext) {
         if out!.readableBytes >= ConnectionHandler.writeThreshold {
-            context.write(wrapOutboundOut(out!), promise: nil)
+            let chunk = out!
             out = context.channel.allocator.buffer(capacity: 1024)
+            unflushed = true
+            context.write(wrapOutboundOut(chunk), promise: nil)
         }
     }
 
     private func flushAnswers(context: ChannelHandlerContext) {
         guard out != nil, !closeStarted else { return }
-        guard out!.readableBytes > 0 else { return }
-        context.write(wrapOutboundOut(out!), promise: nil)
+        guard out!.readableBytes > 0 else {
+            // Answers written early (`writeIfLarge`) still need their flush.
+            if unflushed {
+                unflushed = false
+                context.flush()
+            }
+            return
+        }
+        unflushed = false
+        let chunk = out!
+        // Consumed before the flush: a flush can make the channel writable
+        // again and re-enter this handler (`resume`), which must append to an
+        // empty buffer, not write these bytes a second time.
+        out!.moveReaderIndex(forwardBy: chunk.readableBytes)
+        context.write(wrapOutboundOut(chunk), promise: nil)
         context.flush()
         // The channel usually lets go of the bytes during the flush: the
         // storage is then reused without an allocation.
-        out!.clear()
+        if out!.readableBytes == 0 { out!.clear() }
     }
 
     private func closeAfterFlush(context: ChannelHandlerContext) {
@@ -517,7 +563,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         out?.clear()
         let done = context.writeAndFlush(wrapOutboundOut(pending ?? context.channel.allocator.buffer(capacity: 0)))
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        done.whenComplete { _ in bound.value.close(promise: nil) }
+        // A client that does not read its last answers must not hold the
+        // connection open: after idle_timeout it is closed all the same.
+        let deadline = context.eventLoop.scheduleTask(in: idleTimeout) { bound.value.close(promise: nil) }
+        done.whenComplete { _ in
+            deadline.cancel()
+            bound.value.close(promise: nil)
+        }
     }
 
     private var peerMetadata: Logger.Metadata {

@@ -147,7 +147,7 @@ final class Daemon {
         watchdog?.cancel()
         statusTimer?.cancel()
         _ = try? server.shutdown(grace: .seconds(5)).wait()
-        context.userGroups.shutdown()
+        context.userGroups.shutdownWithoutWaiting()
         _ = try? engine.shutdown().wait()
         logger.info("stopped")
         return 0
