@@ -27,16 +27,10 @@ public struct ProfileStatus: Equatable, Sendable {
         lastError = machine.lastError
     }
 
-    public var json: JSONValue {
-        .object([
-            ("name", .string(name)),
-            ("state", .string(state.rawValue)),
-            ("expires_in", expiresIn.map { .int(Int($0)) } ?? .null),
-            ("renew_in", renewIn.map { .int(Int($0)) } ?? .null),
-            ("fetches", .int(fetches)),
-            ("failures", .int(failures)),
-            ("last_error", lastError.map { .string($0) } ?? .null),
-        ])
+    /// Its entry in the `STATUS` document.
+    public var document: StatusDocument.Profile {
+        StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
+                               fetches: fetches, failures: failures, lastError: lastError)
     }
 }
 
@@ -52,10 +46,6 @@ public struct StatusReport: Sendable {
 
     /// One line of JSON: `{"version":…,"uptime_s":…,"profiles":[…]}`.
     public var json: String {
-        JSONWriter.write(.object([
-            ("version", .string(TokendVersion.string)),
-            ("uptime_s", .int(Int(uptime.wholeSeconds))),
-            ("profiles", .array(profiles.map(\.json))),
-        ]))
+        StatusDocument(version: TokendVersion.string, uptimeSeconds: Int(uptime.wholeSeconds), profiles: profiles.map(\.document)).rendered
     }
 }

@@ -8,23 +8,18 @@ enum StatusTable {
     /// Longest LAST-ERROR shown; the full text is in `status --json` and the log.
     static let maximumErrorLength = 60
 
-    /// The table for the JSON of a `STATUS` answer, or nil if it does not have
-    /// the documented shape.
-    static func render(_ status: JSONValue) -> String? {
-        guard let profiles = status["profiles"]?.arrayValue else { return nil }
+    /// The table for a `STATUS` document.
+    static func render(_ status: StatusDocument) -> String {
         var rows = [headers]
-        for profile in profiles {
-            guard let name = profile["name"]?.stringValue, let state = profile["state"]?.stringValue else {
-                return nil
-            }
+        for profile in status.profiles {
             rows.append([
-                name,
-                state,
-                DurationText.render(profile["expires_in"]?.intValue),
-                DurationText.render(profile["renew_in"]?.intValue),
-                profile["fetches"]?.intValue.map(String.init) ?? "-",
-                profile["failures"]?.intValue.map(String.init) ?? "-",
-                profile["last_error"]?.stringValue.map(shorten) ?? "-",
+                profile.name,
+                profile.state,
+                DurationText.render(profile.expiresIn),
+                DurationText.render(profile.renewIn),
+                String(profile.fetches),
+                String(profile.failures),
+                profile.lastError.map(shorten) ?? "-",
             ])
         }
         return layout(rows)

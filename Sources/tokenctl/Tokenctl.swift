@@ -69,10 +69,10 @@ enum Tokenctl {
         let payload = try reply.payload(0)
         // Parse even for --json: a script must not get a zero status with
         // something that is not the documented JSON.
-        guard let value = try? JSONParser.parse(payload), let table = StatusTable.render(value) else {
+        guard let document = StatusDocument.parse(payload) else {
             throw TokenctlFailure.malformed("OK \(payload)")
         }
-        if json { try emit(payload) } else { try emit(String(table.dropLast())) }
+        if json { try emit(payload) } else { try emit(String(StatusTable.render(document).dropLast())) }
     }
 
     /// `list`: the readable profiles, one a line, for `for p in $(tokenctl list)`.

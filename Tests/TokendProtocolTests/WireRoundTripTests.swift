@@ -30,4 +30,17 @@ import TokendProtocol
         #expect(parsed.type == "DPoP" && parsed.token == "t0k")
         #expect(TokenAnswer.parseToken("abc") == nil && TokenAnswer.parseHeader("Bearer abc") == nil)
     }
+
+    @Test func statusDocumentsParseBack() throws {
+        let document = StatusDocument(version: "0.1.0", uptimeSeconds: 42, profiles: [
+            .init(name: "api", state: "fresh", expiresIn: 3500, renewIn: 2600, fetches: 3, failures: 1, lastError: nil),
+            .init(name: "b", state: "pending", expiresIn: nil, renewIn: nil, fetches: 0, failures: 2, lastError: "invalid_client: \"no\""),
+        ])
+        let text = document.rendered
+        #expect(!text.contains("\n"))
+        #expect(StatusDocument.parse(text) == document)
+        #expect(StatusDocument.parse("[]") == nil && StatusDocument.parse("{\"profiles\":[{\"state\":\"fresh\"}]}") == nil)
+        // Members a newer daemon adds are ignored.
+        #expect(StatusDocument.parse(#"{"version":"9","uptime_s":1,"profiles":[],"future":true}"#)?.version == "9")
+    }
 }

@@ -1,0 +1,72 @@
+/// The JSON of a `STATUS` answer (SPEC §5), in both directions: the daemon
+/// renders it, tokenctl reads it.
+/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error"}]}`
+public struct StatusDocument: Equatable, Sendable {
+    /// One profile's entry.
+    public struct Profile: Equatable, Sendable {
+        public var name: String
+        /// `pending`, `fresh`, `renewing` or `expired`.
+        public var state: String
+        public var expiresIn: Int?
+        public var renewIn: Int?
+        public var fetches: Int
+        public var failures: Int
+        public var lastError: String?
+
+        public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?) {
+            self.name = name
+            self.state = state
+            self.expiresIn = expiresIn
+            self.renewIn = renewIn
+            self.fetches = fetches
+            self.failures = failures
+            self.lastError = lastError
+        }
+
+        var json: JSONValue {
+            .object([
+                ("name", .string(name)),
+                ("state", .string(state)),
+                ("expires_in", expiresIn.map { .int($0) } ?? .null),
+                ("renew_in", renewIn.map { .int($0) } ?? .null),
+                ("fetches", .int(fetches)),
+                ("failures", .int(failures)),
+                ("last_error", lastError.map { .string($0) } ?? .null),
+            ])
+        }
+    }
+
+    public var version: String
+    public var uptimeSeconds: Int
+    public var profiles: [Profile]
+
+    public init(version: String, uptimeSeconds: Int, profiles: [Profile]) {
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.profiles = profiles
+    }
+
+    /// One line of JSON, the payload after `OK `.
+    public var rendered: String {
+        JSONWriter.write(.object([
+            ("version", .string(version)),
+            ("uptime_s", .int(uptimeSeconds)),
+            ("profiles", .array(profiles.map(\.json))),
+        ]))
+    }
+
+    /// Reads a `STATUS` payload; nil when it is not JSON of this shape.
+    /// Members a newer daemon adds are ignored.
+    public static func parse(_ payload: String) -> StatusDocument? {
+        guard let value = try? JSONParser.parse(Array(payload.utf8)), let list = value["profiles"]?.arrayValue else { return nil }
+        var profiles: [Profile] = []
+        for entry in list {
+            guard let name = entry["name"]?.stringValue, let state = entry["state"]?.stringValue else { return nil }
+            profiles.append(Profile(name: name, state: state, expiresIn: entry["expires_in"]?.intValue, renewIn: entry["renew_in"]?.intValue,
+                                    fetches: entry["fetches"]?.intValue ?? 0, failures: entry["failures"]?.intValue ?? 0,
+                                    lastError: entry["last_error"]?.stringValue))
+        }
+        return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
+                              profiles: profiles)
+    }
+}
