@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# The tests build tests/support/preload.c (an LD_PRELOAD library) with cc.
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}" >&2
