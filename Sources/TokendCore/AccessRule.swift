@@ -19,14 +19,6 @@ public struct AccessRule: Equatable, Sendable {
         self.gids = gids
     }
 
-    /// Whether a peer may read. `supplementaryGroups` is asked only when the
-    /// cheaper checks fail, because it consults the group database.
-    public func allows(uid: UInt32, gid: UInt32, supplementaryGroups: () -> [UInt32]) -> Bool {
-        if !restricted || uid == 0 || uids.contains(uid) || gids.contains(gid) { return true }
-        if gids.isEmpty { return false }
-        return supplementaryGroups().contains { gids.contains($0) }
-    }
-
     /// Whether a peer may read, without asking the user database unless it
     /// must. `kernelGroups` are the groups the kernel reported for the
     /// connecting process (`SO_PEERGROUPS`); `userGroups`, those the user

@@ -347,15 +347,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// tell, the lookup runs off the event loop and the request waits for it.
     private func withReadableProfile(_ name: String, request: Request, context: ChannelHandlerContext,
                                      _ body: @escaping (ConnectionHandler, ProfileHandle, ChannelHandlerContext) -> Void) {
-        guard let profile = lookUp(name) else {
-            write(.error(.unknownProfile, "the profile was removed"), context: context)
-            return
-        }
-        switch decide(profile) {
-        case .allowed:
+        switch authorize(name, request: request, unknown: "the profile was removed", context: context) {
+        case .allowed(let profile):
             body(self, profile, context)
-        case .denied:
-            deny(name, request: request, context: context)
+        case .answered:
+            break
         case .needsUserGroups:
             withUserGroups(context: context) { handler, context in
                 handler.withReadableProfile(name, request: request, context: context, body)
@@ -373,9 +369,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The profile named by a request, when it exists and this peer may read
     /// it; otherwise the error is answered, unless only the user database
     /// can tell (the caller then retries after looking the groups up).
-    private func authorize(_ name: String, request: Request, context: ChannelHandlerContext) -> Authorization {
+    private func authorize(_ name: String, request: Request, unknown: String? = nil, context: ChannelHandlerContext) -> Authorization {
         guard let profile = lookUp(name) else {
-            write(.error(.unknownProfile, "no profile named \(name)"), context: context)
+            write(.error(.unknownProfile, unknown ?? "no profile named \(name)"), context: context)
             return .answered
         }
         switch decide(profile) {
