@@ -31,8 +31,9 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
-        // prctl, getrandom, closefrom for posix_spawn, pidfd_open: calls whose
-        // headers Swift's Glibc module does not export.
+        // prctl, getrandom, closefrom for posix_spawn, pidfd_open, and signals
+        // through a self-pipe: calls whose headers Swift's Glibc module does
+        // not export, or that must be written in C (a signal handler).
         .target(name: "CProcessShim"),
         // Facts and mechanisms of the host, below every other Swift target.
         .target(name: "TokendPlatform", dependencies: ["CProcessShim"]),

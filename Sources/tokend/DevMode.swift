@@ -17,15 +17,15 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
         self.configuration = configuration
     }
 
-    static func start() throws -> DevMode {
+    static func start() async throws -> DevMode {
         var template = Array("/tmp/tokend-dev.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw DevModeError("cannot create a temporary directory") }
+        guard let made = mkdtemp(&template) else { throw StartupError("cannot create a temporary directory") }
         let directory = String(cString: made)
         let secret = randomSecret()
         var settings = TestIdP.Settings()
         settings.clients = [TestIdP.Client(id: "demo", secret: secret)]
         settings.lifetime = lifetime
-        let idp = try blockingStart(settings)
+        let idp = try await TestIdP.start(settings: settings)
         var configuration = Configuration(socketPath: directory + "/tokend.sock", socketMode: 0o600)
         configuration.profiles = [ProfileConfiguration(
             name: "demo", tokenURL: idp.tokenURL, clientID: "demo", clientSecret: Secret(secret),
@@ -54,30 +54,10 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
         fflush(nil)
     }
 
-    func stop() {
-        let idp = self.idp
-        let done = Semaphore()
-        Task {
-            try? await idp.shutdown()
-            done.signal()
-        }
-        done.wait()
+    func stop() async {
+        try? await idp.shutdown()
         unlink(directory + "/tokend.sock")
         rmdir(directory)
-    }
-
-    private static func blockingStart(_ settings: TestIdP.Settings) throws -> TestIdP {
-        // Written once by the task before `done.signal()`, read after `done.wait()`: the semaphore orders them.
-        final class Box: @unchecked Sendable { var result: Result<TestIdP, Error>? }
-        let box = Box()
-        let done = Semaphore()
-        Task {
-            do { box.result = .success(try await TestIdP.start(settings: settings)) }
-            catch { box.result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        return try box.result!.get()
     }
 
     private static func randomSecret() -> String {
@@ -96,33 +76,7 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
     }
 }
 
-struct DevModeError: Error, CustomStringConvertible {
+struct StartupError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A counting semaphore for bridging the few async calls of start-up.
-final class Semaphore: @unchecked Sendable {  // `count` only under `mutex`
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    private var count = 0
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
-    }
-
-    func signal() {
-        pthread_mutex_lock(&mutex)
-        count += 1
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
-    }
-
-    func wait() {
-        pthread_mutex_lock(&mutex)
-        while count == 0 { pthread_cond_wait(&condition, &mutex) }
-        count -= 1
-        pthread_mutex_unlock(&mutex)
-    }
 }

@@ -4,7 +4,7 @@ import TokendCore
 
 /// `tokend [--config PATH] [--check] [--log-level LEVEL] [--dev] [--version]` (SPEC §6).
 @main
-struct TokendCommand: ParsableCommand {
+struct TokendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokend",
         abstract: "Obtains OAuth 2.0 client-credentials tokens, keeps them renewed and serves them on a Unix socket.",
@@ -36,9 +36,8 @@ struct TokendCommand: ParsableCommand {
         if dev && check { throw ValidationError("--dev and --check cannot be combined") }
     }
 
-    func run() throws {
+    func run() async throws {
         if parseStdinOnly { ParserPreflight.runChild() }
-        SignalWaiter.blockSignals()
         if version {
             print("tokend \(TokendVersion.string)")
             return
@@ -47,7 +46,7 @@ struct TokendCommand: ParsableCommand {
         if check {
             throw ExitCode(ConfigurationCheck.run(path: config))
         }
-        let status = Daemon(configPath: config, levelOverride: level, dev: dev).run()
+        let status = await Daemon(configPath: config, levelOverride: level, dev: dev).run()
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -15,5 +15,11 @@ int tokend_random_bytes(void *buffer, size_t length);
 int tokend_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest);
 /// pidfd_open(2): a descriptor that becomes readable when the child exits; -1 with errno.
 int tokend_pidfd_open(pid_t pid);
+/// Installs handlers for SIGHUP, SIGTERM and SIGINT that write the signal's
+/// number as one byte to a pipe (all a handler does; async-signal-safe), and
+/// ignores SIGPIPE. Returns the pipe's read end, or -1 with errno.
+int tokend_signal_pipe_open(void);
+/// Blocks until a signal arrives through the pipe; returns its number, or -1.
+int tokend_signal_pipe_next(int fd);
 
 #endif

@@ -1,0 +1,155 @@
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import TokendCore
+import TokendEngine
+import TokendPlatform
+import TokendServer
+import TokendSystemd
+
+// The daemon's three stages, started in this order by `Lifecycle` and
+// stopped in reverse within one shutdown deadline:
+//   engine (every profile installed) → socket (accepting) → notifier (READY=1).
+// Each is a class whose fields are written by its `start` and read by its
+// `stop`; `Lifecycle` runs those one after the other, never concurrently,
+// which is what makes the `@unchecked Sendable` below true.
+
+/// The token engine with every configured profile installed: a client that
+/// connects first (queued before the exec, SPEC §5) finds its profile.
+final class EngineService: @unchecked Sendable {
+    let engine: TokenEngine
+    private let profiles: [ProfileConfiguration]
+
+    init(engine: TokenEngine, profiles: [ProfileConfiguration]) {
+        self.engine = engine
+        self.profiles = profiles
+    }
+
+    var stage: LifecycleStage {
+        LifecycleStage("the token engine", start: { [self] in
+            _ = try await engine.apply(profiles).get()
+        }, stop: { [self] _ in
+            try? await engine.shutdown().get()
+        })
+    }
+}
+
+/// The listening socket (bound here, or passed by systemd) and the server on it.
+final class SocketService: @unchecked Sendable {
+    let context: ServerContext
+    private let configuration: Configuration
+    private let group: EventLoopGroup
+    private var server: SocketServer?
+    /// The socket file we created (and so must remove), with its inode.
+    private var ownedSocket: (path: String, inode: UInt64?)?
+    /// The lock beside the socket we bound, held until the stop.
+    private var lock: CInt?
+    /// Kept for the engine and connections still closing after the grace period.
+    static let engineReserve = TimeSpan.seconds(2 as Int64)
+
+    init(configuration: Configuration, group: EventLoopGroup, context: ServerContext) {
+        self.configuration = configuration
+        self.group = group
+        self.context = context
+    }
+
+    /// Where clients connect, for the log and the `--dev` banner.
+    var socketDescription: String { ownedSocket?.path ?? "systemd" }
+
+    var stage: LifecycleStage {
+        LifecycleStage("the socket", start: { [self] in try await start() }, stop: { [self] in await stop(deadline: $0) })
+    }
+
+    private func start() async throws {
+        let descriptor: CInt
+        if let passed = SocketActivation.takeListeningDescriptor() {
+            descriptor = passed
+            context.logger.info("using the socket passed by systemd")
+        } else {
+            var group: UInt32?
+            if case .id(let gid) = configuration.socketGroup { group = gid }
+            let bound = try ListeningSocket.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
+            descriptor = bound.descriptor
+            lock = bound.lock
+            ownedSocket = (configuration.socketPath, ListeningSocket.inode(of: configuration.socketPath))
+        }
+        do {
+            server = try await SocketServer.start(descriptor: descriptor, group: group, context: context).get()
+        } catch {
+            releaseSocketFile()
+            throw error
+        }
+    }
+
+    /// Stops accepting, lets open connections finish until shortly before
+    /// `deadline`, then closes them.
+    private func stop(deadline: Instant) async {
+        let grace = max(.zero, deadline - BootClock.now() - SocketService.engineReserve)
+        if let server { try? await server.shutdown(grace: .nanoseconds(grace.nanoseconds)).get() }
+        context.userGroups.shutdownWithoutWaiting()
+        releaseSocketFile()
+    }
+
+    private func releaseSocketFile() {
+        if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) }
+        ownedSocket = nil
+        if let lock { close(lock) }
+        lock = nil
+    }
+}
+
+/// systemd's view: `READY=1` once clients are served, the watchdog, the
+/// `STATUS=` line, and `STOPPING=1` first thing at shutdown.
+final class NotifierService: @unchecked Sendable {
+    let notifier: ServiceNotifier
+    private let engine: TokenEngine
+    private let clientGroup: MultiThreadedEventLoopGroup
+    private let engineLoop: EventLoop
+    private var timers: [RepeatedTask] = []
+
+    init(notifier: ServiceNotifier, engine: TokenEngine, clientGroup: MultiThreadedEventLoopGroup, engineLoop: EventLoop) {
+        self.notifier = notifier
+        self.engine = engine
+        self.clientGroup = clientGroup
+        self.engineLoop = engineLoop
+    }
+
+    var stage: LifecycleStage {
+        LifecycleStage("systemd notification", start: { [self] in
+            notifier.notify("READY=1\nSTATUS=\(await statusLine())")
+            timers = [startWatchdog(), startStatusUpdates()].compactMap { $0 }
+        }, stop: { [self] _ in
+            notifier.notify("STOPPING=1")
+            for timer in timers { timer.cancel() }
+            timers = []
+        })
+    }
+
+    /// The engine's one-line summary ("3 profiles, 3 valid").
+    func statusLine() async -> String {
+        (try? await engine.summary().get()) ?? "running"
+    }
+
+    /// `WATCHDOG=1` at half `WATCHDOG_USEC`, sent only after every client
+    /// event loop has run a task: a wedged loop stops the pings and systemd restarts us.
+    private func startWatchdog() -> RepeatedTask? {
+        guard notifier.isActive, let interval = ServiceNotifier.watchdogInterval() else { return nil }
+        let loops = Array(clientGroup.makeIterator())
+        let notifier = self.notifier
+        let first = loops[0]
+        return first.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: .nanoseconds(interval)) { _ in
+            EventLoopFuture.andAllSucceed(loops.map { $0.submit {} }, on: first).map { notifier.notify("WATCHDOG=1") }
+        }
+    }
+
+    /// Keeps systemd's `STATUS=` line current.
+    private func startStatusUpdates() -> RepeatedTask? {
+        guard notifier.isActive else { return nil }
+        let notifier = self.notifier
+        let engine = self.engine
+        return engineLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+            engine.summary().map { notifier.notify("STATUS=\($0)") }
+        }
+    }
+}
