@@ -102,6 +102,11 @@ let package = Package(
             ]
         ),
 
+        // What the tests and tokend-bench share: child processes, the daemon
+        // harness, the line client, notifications and clocks (Glibc only, so
+        // the bench loads no Foundation for it).
+        .target(name: "TokendTesting", dependencies: ["CProcessShim"]),
+
         // Executables.
         .executableTarget(
             name: "tokend",
@@ -128,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "tokend-bench",
             dependencies: [
-                "TestIdP",
+                "TestIdP", "TokendTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -158,7 +163,7 @@ let package = Package(
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendPlatform"]),
         .testTarget(
             name: "TokendIntegrationTests",
-            dependencies: ["TokendCore", "TokendHTTP", "TokendSystemd", "TestIdP"]
+            dependencies: ["TokendCore", "TokendHTTP", "TokendSystemd", "TestIdP", "TokendTesting"]
         ),
     ]
 )

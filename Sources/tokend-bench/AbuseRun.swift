@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import TestIdP
 
 /// `tokend-bench abuse`: hostile and careless clients all at once. A fresh
@@ -24,10 +25,10 @@ struct AbuseRun {
     }
 
     func run() async throws -> Bool {
-        BenchFiles.raiseDescriptorLimit()
+        TestFiles.raiseDescriptorLimit()
         let idp = try await TestIdP.start()
         defer { Task { try? await idp.shutdown() } }
-        let daemon = try DaemonUnderTest(tokend: tokend, directory: BenchFiles.temporaryDirectory(), configuration: """
+        let daemon = try DaemonProcess.started(tokend: tokend, directory: TestFiles.temporaryDirectory(), configuration: """
             log_level = "warning"
             [profile.demo]
             token_url = "\(idp.tokenURL)"
@@ -37,8 +38,8 @@ struct AbuseRun {
             """)
         let socket = daemon.socket
         let probe = daemon.probe
-        guard let first = UnixClient.connect(socket), first.request("GET demo")?.hasPrefix("OK ") == true else {
-            throw BenchFailure("no first token; see \(daemon.logPath)")
+        guard let first = LineClient.connect(socket), first.request("GET demo")?.hasPrefix("OK ") == true else {
+            throw HarnessFailure("no first token; see \(daemon.logFile!)")
         }
         first.close()
         Clocks.sleep(seconds: 1)
@@ -56,13 +57,13 @@ struct AbuseRun {
         let running: @Sendable () -> Bool = { Clocks.monotonic() < deadline }
 
         // 500 simultaneous connections, held open and silent.
-        var held: [UnixClient] = []
-        for _ in 0..<holders { if let c = UnixClient.connect(socket) { held.append(c) } }
+        var held: [LineClient] = []
+        for _ in 0..<holders { if let c = LineClient.connect(socket) { held.append(c) } }
         counters.add("held connections", held.count)
         // Clients that pipeline without ever reading.
         var stuffed: [Int32] = []
         for _ in 0..<pipeliners {
-            guard let fd = UnixClient.connectDescriptor(socket) else { continue }
+            guard let fd = LineClient.connectDescriptor(socket) else { continue }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             let line = Array(String(repeating: "GET demo\n", count: 1000).utf8)
             var sent = 0
@@ -83,7 +84,7 @@ struct AbuseRun {
         spawn("probe") {
             while running() {
                 let start = Clocks.monotonic()
-                let answer = UnixClient.connect(socket).flatMap { c -> String? in defer { c.close() }; return c.request("GET demo", timeout: 5) }
+                let answer = LineClient.connect(socket).flatMap { c -> String? in defer { c.close() }; return c.request("GET demo", timeout: 5) }
                 let took = Clocks.monotonic() - start
                 counters.add("probe requests")
                 if worst[0] < took { worst[0] = took }
@@ -96,7 +97,7 @@ struct AbuseRun {
             var seed: UInt64 = 0x9E3779B97F4A7C15
             var bytes = [UInt8](repeating: 0, count: 4096)
             while running() {
-                guard let c = UnixClient.connect(socket) else { counters.problem("garbage client could not connect"); continue }
+                guard let c = LineClient.connect(socket) else { counters.problem("garbage client could not connect"); continue }
                 for i in bytes.indices {
                     seed = seed &* 6364136223846793005 &+ 1442695040888963407
                     bytes[i] = UInt8(truncatingIfNeeded: seed >> 56)
@@ -109,7 +110,7 @@ struct AbuseRun {
         }
         spawn("invalid-utf8") {
             while running() {
-                guard let c = UnixClient.connect(socket) else { continue }
+                guard let c = LineClient.connect(socket) else { continue }
                 let answer = [0x47, 0x45, 0x54, 0x20, 0xFF, 0xFE, 0xC0, 0x0A].withUnsafeBytes { c.write($0) } ? c.readLine(timeout: 5) : nil
                 if answer?.hasPrefix("ERR ") != true { counters.problem("invalid UTF-8 got \(answer ?? "no answer")") }
                 c.close()
@@ -119,7 +120,7 @@ struct AbuseRun {
         spawn("long-lines") {
             let megabyte = [UInt8](repeating: UInt8(ascii: "A"), count: 1 << 20)
             while running() {
-                guard let c = UnixClient.connect(socket) else { continue }
+                guard let c = LineClient.connect(socket) else { continue }
                 _ = megabyte.withUnsafeBytes { c.write($0) }  // the daemon may close before all of it is sent
                 let answer = c.readLine(timeout: 5)
                 if answer?.hasPrefix("ERR too-long") != true { counters.problem("a 1 MiB line got \(answer ?? "no answer")") }
@@ -130,8 +131,8 @@ struct AbuseRun {
         }
         spawn("half-close") {
             while running() {
-                guard let c = UnixClient.connect(socket) else { continue }
-                c.write("GET demo\nPING\n")
+                guard let c = LineClient.connect(socket) else { continue }
+                c.send("GET demo\nPING\n")
                 c.shutdownWrite()
                 let a = c.readLine(timeout: 5), b = c.readLine(timeout: 5)
                 if a?.hasPrefix("OK ") != true || b != "OK PONG" { counters.problem("a half-closed client got \(a ?? "nothing"), \(b ?? "nothing")") }
@@ -143,8 +144,8 @@ struct AbuseRun {
         spawn("vanish") {
             var n = 0
             while running() {
-                guard let c = UnixClient.connect(socket) else { continue }
-                if n % 2 == 0 { c.write("GET de") } else { c.write("GET demo\n") }
+                guard let c = LineClient.connect(socket) else { continue }
+                if n % 2 == 0 { c.send("GET de") } else { c.send("GET demo\n") }
                 c.close()
                 n += 1
                 counters.add("connect-and-vanish clients")
@@ -165,8 +166,8 @@ struct AbuseRun {
         let rssAfter = probe.residentBytes
         if descriptors > idleDescriptors { counters.problem("descriptors: \(descriptors) after the abuse, \(idleDescriptors) idle") }
         if rssAfter > idleRSS + memoryLimit { counters.problem("resident memory \(Report.mebibytes(rssAfter)) after, \(Report.mebibytes(idleRSS)) idle") }
-        guard let last = UnixClient.connect(socket), last.request("GET demo")?.hasPrefix("OK ") == true else {
-            throw BenchFailure("tokend no longer serves after the abuse; see \(daemon.logPath)")
+        guard let last = LineClient.connect(socket), last.request("GET demo")?.hasPrefix("OK ") == true else {
+            throw HarnessFailure("tokend no longer serves after the abuse; see \(daemon.logFile!)")
         }
         last.close()
         let status = daemon.stop()
@@ -187,7 +188,7 @@ struct AbuseRun {
         print("| problems | \(problems.count) |")
         for p in problems { print("PROBLEM: \(p)") }
         print("")
-        print("tokend exit status \(status); its log: \(daemon.logPath)")
+        print("tokend exit status \(status); its log: \(daemon.logFile!)")
         return problems.isEmpty
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import TestIdP
 
 /// `tokend-bench chaos`: 32 clients GET continuously while each profile's IdP
@@ -44,7 +45,7 @@ struct ChaosRun {
     }
 
     func run() async throws -> Bool {
-        BenchFiles.raiseDescriptorLimit()
+        TestFiles.raiseDescriptorLimit()
         var idps: [TestIdP] = []
         for (i, lifetime) in lifetimes.enumerated() {
             idps.append(try await TestIdP.start(settings: TestIdP.Settings(
@@ -67,7 +68,7 @@ struct ChaosRun {
 
                 """
         }
-        let daemon = try DaemonUnderTest(tokend: tokend, directory: BenchFiles.temporaryDirectory(), configuration: config)
+        let daemon = try DaemonProcess.started(tokend: tokend, directory: TestFiles.temporaryDirectory(), configuration: config)
         let probe = daemon.probe
         let tally = Tally()
         let started = Clocks.monotonic()
@@ -82,15 +83,15 @@ struct ChaosRun {
                 var seen: [String: Seen] = [:]
                 var refusals: [Refusal] = []
                 var answers = 0, lost = 0
-                var client = UnixClient.connect(socket)
+                var client = LineClient.connect(socket)
                 var p = c % profiles
                 while Clocks.monotonic() < deadline {
-                    guard let connection = client else { lost += 1; client = UnixClient.connect(socket); continue }
+                    guard let connection = client else { lost += 1; client = LineClient.connect(socket); continue }
                     let sentAt = Clocks.boot()
                     guard let line = connection.request("GET p\(p)", timeout: timeout + 5) else {
                         lost += 1
                         connection.close()
-                        client = UnixClient.connect(socket)
+                        client = LineClient.connect(socket)
                         continue
                     }
                     let receivedAt = Clocks.boot()
@@ -196,7 +197,7 @@ struct ChaosRun {
         print("| RSS at \(Report.fixed(duration / 4, 0)) s → end | \(Report.mebibytes(rssEarly)) → \(Report.mebibytes(rssLate)) |")
         print("| violations | \(violations.count) |")
         print("")
-        print("tokend exit status \(status); its log: \(daemon.logPath)")
+        print("tokend exit status \(status); its log: \(daemon.logFile!)")
         return violations.isEmpty
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import TokendTesting
 
 /// Times a command run over and over, as a script calling it in a loop would.
 enum CommandTimer {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Histogram
 
 /// What a load run measured.
@@ -85,7 +86,7 @@ enum LoadGenerator {
         var conns: [Connection] = []
         conns.reserveCapacity(count)
         for _ in 0..<count {
-            guard let fd = UnixClient.connectDescriptor(plan.socket) else { result.errors += 1; continue }
+            guard let fd = LineClient.connectDescriptor(plan.socket) else { result.errors += 1; continue }
             conns.append(Connection(fd: fd))
         }
         var polled = conns.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
@@ -105,7 +106,7 @@ enum LoadGenerator {
                 slot = slot + 1 == depth ? 0 : slot + 1
             }
             conns[index].outstanding = depth
-            if !UnixClient.writeAll(conns[index].fd, UnsafeRawBufferPointer(rebasing: batch[0..<(k * request.count)])) {
+            if !LineClient.writeAll(conns[index].fd, UnsafeRawBufferPointer(rebasing: batch[0..<(k * request.count)])) {
                 conns[index].open = false
             }
         }

@@ -1,4 +1,5 @@
 import Glibc
+import TokendTesting
 import TestIdP
 
 /// `tokend-bench perf`: starts tokend on the test IdP and measures what
@@ -14,11 +15,11 @@ struct PerformanceRun {
     var loadLifetime: Double = 8
 
     func run() async throws -> Bool {
-        BenchFiles.raiseDescriptorLimit()
+        TestFiles.raiseDescriptorLimit()
         let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 3600))
         defer { Task { try? await idp.shutdown() } }
-        let directory = BenchFiles.temporaryDirectory()
-        let daemon = try DaemonUnderTest(tokend: tokend, directory: directory, configuration: """
+        let directory = TestFiles.temporaryDirectory()
+        let daemon = try DaemonProcess.started(tokend: tokend, directory: directory, configuration: """
             log_level = "notice"
             max_connections = 4096
             idle_timeout = "1h"
@@ -29,8 +30,8 @@ struct PerformanceRun {
 
             """)
         let probe = daemon.probe
-        guard let first = UnixClient.connect(daemon.socket), first.request("GET demo")?.hasPrefix("OK ") == true else {
-            throw BenchFailure("no first token; see \(daemon.logPath)")
+        guard let first = LineClient.connect(daemon.socket), first.request("GET demo")?.hasPrefix("OK ") == true else {
+            throw HarnessFailure("no first token; see \(daemon.logFile!)")
         }
         var rows: [(String, String, String)] = []
         func row(_ what: String, _ value: String, _ target: String = "") {
@@ -50,7 +51,7 @@ struct PerformanceRun {
         // Load phases run on short-lived tokens, so renewals happen under load.
         idp.update { $0.lifetime = loadLifetime }
         let refreshed = first.request("REFRESH demo")
-        guard refreshed?.hasPrefix("OK ") == true else { throw BenchFailure("REFRESH failed: \(refreshed ?? "no answer")") }
+        guard refreshed?.hasPrefix("OK ") == true else { throw HarnessFailure("REFRESH failed: \(refreshed ?? "no answer")") }
         first.close()
         let idpBefore = idp.requests.count
         let loadStarted = Clocks.monotonic()
@@ -84,9 +85,9 @@ struct PerformanceRun {
         }
 
         // 1,000 idle connections beside 16 busy ones.
-        var idle: [UnixClient] = []
-        for _ in 0..<1000 { if let c = UnixClient.connect(daemon.socket) { idle.append(c) } }
-        guard let check = UnixClient.connect(daemon.socket), check.request("PING") == "OK PONG" else { throw BenchFailure("daemon unreachable with 1,000 idle connections") }
+        var idle: [LineClient] = []
+        for _ in 0..<1000 { if let c = LineClient.connect(daemon.socket) { idle.append(c) } }
+        guard let check = LineClient.connect(daemon.socket), check.request("PING") == "OK PONG" else { throw HarnessFailure("daemon unreachable with 1,000 idle connections") }
         check.close()
         let busy = LoadGenerator.run(.init(socket: daemon.socket, connections: 16, depth: 1, seconds: 5))
         row("GET/s, 16 busy × depth 1 beside \(idle.count) idle", Report.thousands(busy.perSecond))
@@ -103,7 +104,7 @@ struct PerformanceRun {
 
         // One-shot clients, as a script calls them.
         let request = directory + "/get-demo.txt"
-        try BenchFiles.write(request, "GET demo\n")
+        try TestFiles.write(request, "GET demo\n")
         let viaTokenctl = CommandTimer.time(tokenctl, ["--socket", daemon.socket, "get", "demo"], runs: commandRuns)
         let viaNC = CommandTimer.time("/usr/bin/nc", ["-U", "-N", daemon.socket], stdin: request, runs: commandRuns)
         let viaCurl = CommandTimer.time("/usr/bin/curl", ["-s", "-o", "/dev/null", "-f", "--data",
@@ -123,7 +124,7 @@ struct PerformanceRun {
         print("| --- | --- | --- |")
         for (what, value, target) in rows { print("| \(what) | \(value) | \(target) |") }
         print("")
-        print("tokend exit status \(status); its log: \(daemon.logPath)")
+        print("tokend exit status \(status); its log: \(daemon.logFile!)")
         let healthy = status == 0 && errors == 0 && commandFailures == 0
         if !healthy { print("FAILED: errors during the run (answers \(errors), commands \(commandFailures), exit \(status))") }
         return healthy

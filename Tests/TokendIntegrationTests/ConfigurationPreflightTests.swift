@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 
 /// Issue 10 item 7: the child that parses a configuration text first (it
@@ -7,14 +8,16 @@ import Testing
 @Suite(.serialized) struct ConfigurationPreflightTests {
     @Test(.enabled(if: runningAsRoot, "running the child as another user needs root"))
     func theParserChildIsNotDumpableAndLeavesNoCore() throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        child.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", productsDirectory + "/tokend", "--parse-stdin-only"]
-        let input = Pipe()
-        child.standardInput = input
-        try child.run()
-        defer { try? input.fileHandleForWriting.close(); child.waitUntilExit() }
-        let pid = child.processIdentifier
+        // The child's stdin is a FIFO that we hold open: it waits for its
+        // input. Opened read-write first, so that neither open blocks (the
+        // spawning thread waits for the child's exec).
+        let fifo = temporaryDirectory() + "/stdin"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        var input = open(fifo, O_RDWR | O_CLOEXEC)
+        let child = try ChildProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                          productsDirectory + "/tokend", "--parse-stdin-only"], stdin: fifo)
+        defer { if input >= 0 { close(input) }; child.wait() }
+        let pid = child.pid
         // The child forbids core files right after it starts and before it
         // reads a byte; nothing announces it, so look until it shows.
         let deadline = Date().addingTimeInterval(10)
@@ -31,8 +34,8 @@ import Testing
         #expect(st.st_uid == 0, "the parser child is dumpable: /proc/\(pid) belongs to uid \(st.st_uid)")
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("Uid:\t65534"), "the child does not run as nobody: the test proves nothing")
-        try input.fileHandleForWriting.close()
-        child.waitUntilExit()
-        #expect(child.terminationStatus == 0)
+        close(input)
+        input = -1
+        #expect(child.wait() == 0)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 import TestIdP
 
@@ -142,11 +143,11 @@ import TestIdP
         let first = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL))
         #expect(first.waitReady())
         let second = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL), directory: first.directory)
-        second.process.waitUntilExit()
-        #expect(second.process.terminationStatus != 0)
+        second.wait()
+        #expect(second.wait() != 0)
         #expect(second.log.contains("already running"))
         first.signal(SIGKILL)
-        first.process.waitUntilExit()
+        first.wait()
         #expect(FileManager.default.fileExists(atPath: first.socket))  // stale
         let third = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL), directory: first.directory)
         #expect(third.waitReady())

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 
 /// tokend against OAuth 2.0 servers it did not write: Authlib (PyPI), whose

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 import TestIdP
 
@@ -23,8 +24,8 @@ import TestIdP
             + profileConfig("demo", url: "http://127.0.0.1:9/token"), extraEnvironment: preloadEnvironment(["TOKEND_TEST_SWAP_SOCKET_TO": victim]),
             directory: dir)
         #expect(daemon.waitForExit(timeout: 10), "tokend started on a socket path that was swapped for a symlink")
-        if daemon.process.isRunning { daemon.stop() }
-        #expect(daemon.process.terminationStatus != 0)
+        if daemon.isRunning { daemon.stop() }
+        #expect(daemon.wait() != 0)
         let after = try #require(mode(victim))
         #expect(after.mode == before.mode && after.gid == before.gid, "the victim became \(String(after.mode, radix: 8)) gid \(after.gid)")
         #expect(daemon.log.contains("no longer the socket"), "\(daemon.log)")
@@ -90,9 +91,9 @@ import TestIdP
             // The loser exits at once; wait for either to have exited.
             let deadline = Date().addingTimeInterval(15)
             while !a.waitForExit(timeout: 0.01) && !b.waitForExit(timeout: 0.01) && Date() < deadline {}
-            let survivors = [a, b].filter { $0.process.isRunning }
+            let survivors = [a, b].filter { $0.isRunning }
             #expect(survivors.count == 1)
-            let loser = a.process.isRunning ? b : a
+            let loser = a.isRunning ? b : a
             #expect(loser.log.contains("already running"), "\(loser.log)")
             if let winner = survivors.first {
                 #expect(winner.waitReady())

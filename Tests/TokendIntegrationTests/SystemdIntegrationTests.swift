@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 import TestIdP
 import TokendSystemd
@@ -46,11 +47,11 @@ import TokendSystemd
         try ("socket = \"\(daemon.socket)\"\n" + profiles([("keep", "aud-keep", idp.tokenURL), ("change", "aud-change-2", idp.tokenURL),
                                                          ("add", "aud-add", idp.tokenURL)]))
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        let before = monotonicMicroseconds()
+        let before = Clocks.monotonicMicroseconds()
         daemon.signal(SIGHUP)
         let reloading = try #require(daemon.notify.await("RELOADING=1"))
         let stamp = try #require(reloading.split(separator: "\n").first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { UInt64($0.dropFirst(15)) })
-        #expect(stamp >= before && stamp <= monotonicMicroseconds())
+        #expect(stamp >= before && stamp <= Clocks.monotonicMicroseconds())
         #expect(daemon.notify.await("READY=1") != nil)
 
         #expect(waitsOnDrop.readLine()?.hasPrefix("ERR unknown-profile") == true)
@@ -115,9 +116,9 @@ import TokendSystemd
         let sanitizerOptions = ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"].flatMap { name in
             ProcessInfo.processInfo.environment[name].map { ["-E", "\(name)=\($0)"] } ?? []
         }
-        let activated = try SpawnedProcess(activator, ["-l", socketPath, "-E", "NOTIFY_SOCKET=\(notify.path)"] + sanitizerOptions
-                                           + [productsDirectory + "/tokend", "--config", configPath])
-        #expect(activated.awaitStderr(containing: "Listening on"))
+        let activated = try ChildProcess(activator, ["-l", socketPath, "-E", "NOTIFY_SOCKET=\(notify.path)"] + sanitizerOptions
+                                           + [productsDirectory + "/tokend", "--config", configPath], stderr: .capture)
+        #expect(activated.stderr!.await("Listening on"))
         // The first connection makes the activator exec tokend (same pid) with LISTEN_FDS=1.
         let client = try LineClient(path: socketPath)
         #expect(client.request("PING") == "OK PONG")
@@ -147,9 +148,9 @@ import TokendSystemd
             try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL) + profileConfig("other", url: idp.tokenURL))
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             chmod(configPath, 0o600)
-            let activated = try SpawnedProcess(activator, ["-l", socketPath] + sanitizerOptions
-                                               + [productsDirectory + "/tokend", "--config", configPath])
-            #expect(activated.awaitStderr(containing: "Listening on"))
+            let activated = try ChildProcess(activator, ["-l", socketPath] + sanitizerOptions
+                                               + [productsDirectory + "/tokend", "--config", configPath], stderr: .capture)
+            #expect(activated.stderr!.await("Listening on"))
             let clients = try (0..<4).map { _ in try LineClient(path: socketPath) }
             for (i, client) in clients.enumerated() { client.send(i % 2 == 0 ? "GET demo\n" : "HEADER other\nLIST\n") }
             for (i, client) in clients.enumerated() {

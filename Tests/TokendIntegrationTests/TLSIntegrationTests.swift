@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TokendTesting
 import Testing
 
 /// HTTPS to the IdP through libcurl: a private CA given by `ca_file`, mutual

@@ -1,4 +1,5 @@
 import Foundation
+import TokendTesting
 import TestIdP
 import Testing
 
@@ -13,15 +14,7 @@ import Testing
 
     /// Runs `/usr/bin/curl -sS ARGS` and returns its standard output.
     func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try ChildProcess.run("/usr/bin/curl", ["-sS"] + arguments).1
     }
 
     /// Runs curl with `-i` and splits its answer.
