@@ -19,7 +19,8 @@ public struct FetchReport: Sendable {
 
 /// Obtains tokens for one profile (SPEC §3). Each transfer runs on the
 /// client's own thread, never on an event loop, and completes a future on
-/// the caller's loop. One curl handle is reused for the connection cache.
+/// the caller's loop. One curl handle per profile; each request opens a
+/// connection of its own (see `CurlTransfer`).
 public final class TokenEndpointClient: Sendable {
     public let profile: ProfileConfiguration
     private let request: TokenRequest

@@ -125,32 +125,3 @@ import TokendPlatform
         #expect(v22 == nil && m.closeReason == .tooLong)
     }
 }
-
-/// Issue 10 item 15: denial log lines are rate-limited, with a count of those dropped.
-@Suite struct LogRateLimiterTests {
-    @Test func aBurstThenSilenceThenACount() {
-        var limiter = LogRateLimiter(burst: 3, window: .seconds(10 as Int64))
-        let t0 = Instant(nanoseconds: 0)
-        let admitted = (0..<100).filter { _ in limiter.admit(now: t0).log }.count
-        #expect(admitted == 3)
-        let next = limiter.admit(now: t0 + .seconds(11 as Int64))
-        #expect(next.log && next.suppressedBefore == 97)
-        let v23 = limiter.admit(now: t0 + .seconds(12 as Int64)).suppressedBefore
-        #expect(v23 == 0)
-    }
-}
-
-/// Issue 10 item 11: who may read, deciding without the user database when it can.
-@Suite struct AccessDecisionTests {
-    let rule = AccessRule(restricted: true, gids: [500])
-
-    @Test func theKernelsGroupsDecideFirst() {
-        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7, 500], userGroups: nil) == .allowed)
-        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: nil) == .needsUserGroups)
-        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: [500]) == .allowed)
-        #expect(rule.decide(uid: 1000, gid: 100, kernelGroups: [7], userGroups: [8]) == .denied)
-        #expect(rule.decide(uid: 0, gid: 0, kernelGroups: [], userGroups: nil) == .allowed)
-        #expect(AccessRule(restricted: true, uids: [5]).decide(uid: 6, gid: 6, kernelGroups: [], userGroups: nil) == .denied)
-        #expect(AccessRule().decide(uid: 6, gid: 6, kernelGroups: [], userGroups: nil) == .allowed)
-    }
-}
