@@ -18,7 +18,7 @@ struct IdPState: Sendable {
     var nextTicket: UInt64 = 0
     /// Open client connections, closed on shutdown (keep-alive would
     /// otherwise let a client go on talking to a stopped IdP).
-    var connections: [ObjectIdentifier: Channel] = [:]
+    var connections: [ObjectIdentifier: any Channel] = [:]
     var isShutDown = false
 
     init(settings: TestIdP.Settings) {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -21,10 +22,10 @@ public final class TestIdP: Sendable {
     public let tokenURL: String
 
     private let endpoint: TokenEndpoint
-    private let serverChannel: Channel
-    private let group: EventLoopGroup
+    private let serverChannel: any Channel
+    private let group: any EventLoopGroup
 
-    private init(endpoint: TokenEndpoint, serverChannel: Channel, group: EventLoopGroup, host: String, port: Int) {
+    private init(endpoint: TokenEndpoint, serverChannel: any Channel, group: any EventLoopGroup, host: String, port: Int) {
         self.endpoint = endpoint
         self.serverChannel = serverChannel
         self.group = group
@@ -40,7 +41,7 @@ public final class TestIdP: Sendable {
         host: String = "127.0.0.1",
         port: Int = 0,
         settings: Settings = Settings(),
-        group: EventLoopGroup? = nil
+        group: (any EventLoopGroup)? = nil
     ) async throws -> TestIdP {
         let group = group ?? MultiThreadedEventLoopGroup.singleton
         let endpoint = TokenEndpoint(settings: settings)
@@ -125,7 +126,7 @@ public final class TestIdP: Sendable {
     public func shutdown() async throws {
         guard let (connections, waiters) = endpoint.beginShutdown() else { return }
         for waiter in waiters { waiter.resume(false) }
-        var failure: Error?
+        var failure: (any Error)?
         do {
             try await serverChannel.close().get()
         } catch ChannelError.alreadyClosed {

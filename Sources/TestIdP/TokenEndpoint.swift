@@ -57,7 +57,7 @@ final class TokenEndpoint: Sendable {
     /// Suspends until `count` token requests have been recorded (true), or
     /// until `timeout` seconds pass, the task is cancelled or the IdP shuts
     /// down (false). Resumed by ``handle(_:bodyTooLarge:)``, not by polling.
-    func waitForRequests(_ count: Int, timeout: Double, timerLoop: EventLoop) async -> Bool {
+    func waitForRequests(_ count: Int, timeout: Double, timerLoop: any EventLoop) async -> Bool {
         let ticket = state.withLockedValue { state in
             state.nextTicket += 1
             return state.nextTicket
@@ -100,7 +100,7 @@ final class TokenEndpoint: Sendable {
     // MARK: - Connections and shutdown
 
     /// Registers a new connection; false once shut down (the caller closes it).
-    func track(_ channel: Channel) -> Bool {
+    func track(_ channel: any Channel) -> Bool {
         state.withLockedValue { state in
             guard !state.isShutDown else { return false }
             state.connections[ObjectIdentifier(channel)] = channel
@@ -108,13 +108,13 @@ final class TokenEndpoint: Sendable {
         }
     }
 
-    func untrack(_ channel: Channel) {
+    func untrack(_ channel: any Channel) {
         state.withLockedValue { _ = $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
     /// Marks the endpoint shut down and hands back what must be closed and
     /// resumed; nil if it already was.
-    func beginShutdown() -> (connections: [Channel], waiters: [RequestWaiter])? {
+    func beginShutdown() -> (connections: [any Channel], waiters: [RequestWaiter])? {
         state.withLockedValue { state in
             guard !state.isShutDown else { return nil }
             state.isShutDown = true

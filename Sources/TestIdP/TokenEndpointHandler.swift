@@ -124,7 +124,7 @@ final class TokenEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
         pending = nil
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 }

@@ -6,7 +6,7 @@ public enum TokenURL {
         guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             return "must not contain spaces, control or non-ASCII characters (percent-encode them)"
         }
-        guard let schemeEnd = url.range(of: "://") else { return "is not a URL (expected https://HOST/PATH)" }
+        guard let schemeEnd = url.firstRange(of: "://") else { return "is not a URL (expected https://HOST/PATH)" }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         let rest = url[schemeEnd.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -53,7 +53,7 @@ public enum TokenURL {
     /// Whether `url` names a loopback host: such a URL is always reached
     /// directly, never through a proxy (SPEC §3).
     public static func isLoopbackURL(_ url: String) -> Bool {
-        guard let schemeEnd = url.range(of: "://") else { return false }
+        guard let schemeEnd = url.firstRange(of: "://") else { return false }
         let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         return hostPart(authority).map(isLoopback) ?? false
     }

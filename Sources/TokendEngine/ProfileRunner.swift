@@ -10,7 +10,7 @@ import TokendPlatform
 final class ProfileRunner {
     let configuration: ProfileConfiguration
     let handle: ProfileHandle
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let client: TokenEndpointClient
     private var logger: Logger
     private var machine: RenewalMachine
@@ -33,7 +33,7 @@ final class ProfileRunner {
     /// late by more than this after a resume.
     static let longestSleep = TimeSpan.seconds(30 as Int64)
 
-    init(configuration: ProfileConfiguration, loop: EventLoop, logger: Logger) {
+    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger) {
         self.configuration = configuration
         self.loop = loop
         self.client = TokenEndpointClient(profile: configuration)
@@ -160,7 +160,7 @@ final class ProfileRunner {
         }
     }
 
-    private func fetchCompleted(_ result: Result<FetchReport, Error>) {
+    private func fetchCompleted(_ result: Result<FetchReport, any Error>) {
         guard !stopped else { return }
         let report: FetchReport
         switch result {

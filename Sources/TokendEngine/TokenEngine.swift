@@ -9,7 +9,7 @@ import TokendPlatform
 /// own, so a slow client or a burst of requests never delays a renewal; the
 /// hot path never enters it (it reads `ProfileDirectory` and `TokenSlot`).
 public final class TokenEngine: @unchecked Sendable {  // mutable state is confined to `loop`
-    public let loop: EventLoop
+    public let loop: any EventLoop
     public let directory = ProfileDirectory()
     private let logger: Logger
     private let startedAt = BootClock.now()
@@ -17,7 +17,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     /// Runners of removed profiles whose transfer may still be under way.
     private var retiring: [String: EventLoopFuture<Void>] = [:]
 
-    public init(loop: EventLoop, logger: Logger) {
+    public init(loop: any EventLoop, logger: Logger) {
         self.loop = loop
         self.logger = logger
     }

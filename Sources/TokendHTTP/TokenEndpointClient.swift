@@ -46,7 +46,7 @@ public final class TokenEndpointClient: Sendable {
     }
 
     /// Sends one token request; the future completes on `eventLoop`.
-    public func fetch(on eventLoop: EventLoop) -> EventLoopFuture<FetchReport> {
+    public func fetch(on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport> {
         let request = self.request, options = self.options, profile = self.profile, transfer = self.transfer
         return pool.runIfActive(eventLoop: eventLoop) {
             let outcome = transfer.withLockedValue { $0.perform(request, options: options) }

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import TokendCore
 import TokendEngine
@@ -118,7 +119,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         scheduleIdleCheck(at: next, context: context)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
         server.logger.debug("connection error", metadata: peerMetadata.merging(["error": "\(error)"]) { $1 })
         context.close(promise: nil)
     }
@@ -464,7 +465,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func answer(_ result: Result<DemandOutcome, Error>, profile name: String, request: Request, get: Bool,
+    private func answer(_ result: Result<DemandOutcome, any Error>, profile name: String, request: Request, get: Bool,
                         context: ChannelHandlerContext) {
         switch result {
         case .success(.token(let token)):

@@ -14,8 +14,8 @@ public struct PeerCredentials: Sendable, Equatable {
 
     /// Reads the credentials of `channel`'s peer; nil if the kernel will not say.
     /// Must run on the channel's event loop, where the options are read synchronously.
-    static func of(_ channel: Channel) -> PeerCredentials? {
-        guard let provider = channel as? SocketOptionProvider else { return nil }
+    static func of(_ channel: any Channel) -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
         var credentials: SendableUcred?
         let future: EventLoopFuture<SendableUcred> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
@@ -59,7 +59,7 @@ extension EventLoopFuture {
     /// The value of a future that is already complete (socket options read on their own loop).
     /// Must be called on the future's event loop.
     func assumeCompleted() throws -> Value {
-        let box = NIOLoopBoundBox<Result<Value, Error>?>(nil, eventLoop: eventLoop)
+        let box = NIOLoopBoundBox<Result<Value, any Error>?>(nil, eventLoop: eventLoop)
         whenComplete { box.value = $0 }
         guard let result = box.value else { throw ChannelError.inappropriateOperationForState }
         return try result.get()

@@ -9,17 +9,17 @@ import TokendCore
 /// enforces `max_connections` (and a per-user share of it) and
 /// `idle_timeout`, and stops gracefully.
 public final class SocketServer: Sendable {
-    private let channel: Channel
+    private let channel: any Channel
     private let connections: NIOLockedValueBox<Connections>
 
     /// The open connections, and how many each user holds.
     struct Connections {
-        var channels: [ObjectIdentifier: Channel] = [:]
+        var channels: [ObjectIdentifier: any Channel] = [:]
         var perUser: [UInt32: Int] = [:]
     }
 
     /// Starts serving on `descriptor`, a listening stream socket.
-    public static func start(descriptor: CInt, group: EventLoopGroup, context: ServerContext) -> EventLoopFuture<SocketServer> {
+    public static func start(descriptor: CInt, group: any EventLoopGroup, context: ServerContext) -> EventLoopFuture<SocketServer> {
         let connections = NIOLockedValueBox(Connections())
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -66,7 +66,7 @@ public final class SocketServer: Sendable {
         }
     }
 
-    private init(channel: Channel, connections: NIOLockedValueBox<Connections>) {
+    private init(channel: any Channel, connections: NIOLockedValueBox<Connections>) {
         self.channel = channel
         self.connections = connections
     }

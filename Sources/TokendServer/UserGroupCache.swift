@@ -48,7 +48,7 @@ public final class UserGroupCache: Sendable {
     /// loops; the future completes on `loop`. Nil when the user database
     /// failed or did not answer within `deadline`: nothing is cached then,
     /// and the caller decides this one request without those groups.
-    public func lookup(uid: UInt32, gid: UInt32, on loop: EventLoop) -> EventLoopFuture<[UInt32]?> {
+    public func lookup(uid: UInt32, gid: UInt32, on loop: any EventLoop) -> EventLoopFuture<[UInt32]?> {
         if let groups = cached(uid: uid) { return loop.makeSucceededFuture(groups) }
         let lifetime = self.lifetime
         let future: EventLoopFuture<[UInt32]?> = state.withLockedValue { state in

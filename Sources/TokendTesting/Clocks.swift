@@ -1,3 +1,4 @@
+import CProcessShim  // where Clang's modules place `timespec` for this target (MemberImportVisibility)
 import Glibc
 
 /// The clocks tests and the bench measure with.

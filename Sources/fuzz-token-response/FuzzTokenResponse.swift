@@ -1,5 +1,6 @@
 import FuzzReplay
 import TokendCore
+import TokendPlatform
 import TokendProtocol
 
 /// The client secret of the fuzzed profile: an IdP that echoes it back in an

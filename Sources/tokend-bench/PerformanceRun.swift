@@ -1,6 +1,7 @@
 import Glibc
-import TokendTesting
+import Histogram
 import TestIdP
+import TokendTesting
 
 /// `tokend-bench perf`: starts tokend on the test IdP and measures what
 /// issue 6 asks for, printing one Markdown table.

@@ -2,6 +2,7 @@ import CProcessShim
 import Glibc
 import TestIdP
 import TokendCore
+import TokendPlatform
 
 /// `tokend --dev` (SPEC §6): an embedded token endpoint on 127.0.0.1 and a
 /// profile `demo` served on a socket in a fresh temporary directory.

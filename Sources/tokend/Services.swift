@@ -39,7 +39,7 @@ final class EngineService: @unchecked Sendable {
 final class SocketService: @unchecked Sendable {
     let context: ServerContext
     private let configuration: Configuration
-    private let group: EventLoopGroup
+    private let group: any EventLoopGroup
     private var server: SocketServer?
     /// The socket file we created (and so must remove), with its inode.
     private var ownedSocket: (path: String, inode: UInt64?)?
@@ -48,7 +48,7 @@ final class SocketService: @unchecked Sendable {
     /// Kept for the engine and connections still closing after the grace period.
     static let engineReserve = TimeSpan.seconds(2 as Int64)
 
-    init(configuration: Configuration, group: EventLoopGroup, context: ServerContext) {
+    init(configuration: Configuration, group: any EventLoopGroup, context: ServerContext) {
         self.configuration = configuration
         self.group = group
         self.context = context
@@ -105,10 +105,10 @@ final class NotifierService: @unchecked Sendable {
     let notifier: ServiceNotifier
     private let engine: TokenEngine
     private let clientGroup: MultiThreadedEventLoopGroup
-    private let engineLoop: EventLoop
+    private let engineLoop: any EventLoop
     private var timers: [RepeatedTask] = []
 
-    init(notifier: ServiceNotifier, engine: TokenEngine, clientGroup: MultiThreadedEventLoopGroup, engineLoop: EventLoop) {
+    init(notifier: ServiceNotifier, engine: TokenEngine, clientGroup: MultiThreadedEventLoopGroup, engineLoop: any EventLoop) {
         self.notifier = notifier
         self.engine = engine
         self.clientGroup = clientGroup

@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 /// A host with files and names in memory.
 struct FakeHost: HostEnvironment {

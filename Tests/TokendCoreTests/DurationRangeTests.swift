@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 /// Issue 10 item 13: every spelling of a duration meets the same range check.
 @Suite struct DurationRangeTests {

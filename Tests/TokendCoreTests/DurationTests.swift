@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 @Suite struct DurationTests {
     @Test func units() throws {

@@ -1,5 +1,6 @@
 import Testing
 @testable import TokendCore
+import TokendPlatform
 
 /// Issue 11 item 4: which keys a reload applies, as a pure function.
 @Suite struct ReloadPlanTests {

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TestIdP
+import Testing
 import TokendCore
 import TokendHTTP
+import TokendPlatform
 
 /// Real libcurl against the test IdP on 127.0.0.1.
 @Suite(.serialized) struct TokenEndpointClientTests {
