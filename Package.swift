@@ -70,10 +70,11 @@ let package = Package(
         .target(
             name: "TokendEngine",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendPlatform", "TokendProtocol",
+                "TokendCore", "TokendHTTP", "TokendHost", "TokendPlatform", "TokendProtocol",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

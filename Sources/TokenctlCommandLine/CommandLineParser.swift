@@ -23,11 +23,17 @@ public enum CommandLineParser {
         var positionals: [String] = []
         var values = OptionValues()
         var endOfOptions = false
+        var execCommand: [String]?
         var index = 0
         while index < arguments.count {
             let word = arguments[index]
             index += 1
             if !endOfOptions && word == "--" {
+                // `exec ... -- COMMAND ARGS`: the rest is the command, untouched.
+                if command == .exec {
+                    execCommand = Array(arguments[index...])
+                    break
+                }
                 endOfOptions = true
                 continue
             }
@@ -83,6 +89,10 @@ public enum CommandLineParser {
         case .status: parsed = .status(profile: profile, json: json)
         case .list: parsed = .list
         case .ping: parsed = .ping
+        case .exec:
+            let variable = try ArgumentChecks.variable(values[.env])
+            guard let execCommand, let program = execCommand.first, !program.isEmpty else { throw .missingExecCommand }
+            parsed = .exec(profile: profile ?? "", minTTL: minTTL, variable: variable, command: execCommand)
         }
         return .run(parsed, connection)
     }

@@ -12,8 +12,13 @@ public enum HelpText {
             text += argument.optional ? " [\(argument.placeholder)]" : " \(argument.placeholder)"
         }
         for option in command.options {
-            text += option == .minTTL ? " [--min-ttl <seconds>]" : " [\(option.rawValue)]"
+            switch option {
+            case .minTTL: text += " [--min-ttl <seconds>]"
+            case .env: text += " [--env <name>]"
+            default: text += " [\(option.rawValue)]"
+            }
         }
+        if command == .exec { text += " -- <command> [<argument> ...]" }
         text += "\n\n"
         if let argument = command.argument {
             let description = command == .status ? "Only this profile." : "The profile."
@@ -56,6 +61,7 @@ public enum HelpText {
                                   read, or one).
           list                    List the profiles you may read.
           ping                    Check that the daemon answers.
+          exec                    Run a command with the token in its environment.
 
           See 'tokenctl help <subcommand>' for detailed help.
 
@@ -69,11 +75,28 @@ public enum HelpText {
         case .status: return "Show the state of the profiles (all those you may read, or one)."
         case .list: return "List the profiles you may read."
         case .ping: return "Check that the daemon answers."
+        case .exec: return "Run a command with the token in its environment."
         }
     }
 
     private static func discussion(_ command: CommandName) -> String? {
-        command == .get ? "--json prints {\"access_token\",\"token_type\",\"expires_in\"} on one line." : nil
+        switch command {
+        case .get:
+            return "--json prints {\"access_token\",\"token_type\",\"expires_in\"} on one line."
+        case .exec:
+            return """
+                Gets the token as 'get' does, then replaces tokenctl with <command>, the
+                token in the variable ACCESS_TOKEN (or --env's): the exit status and
+                signals are the command's. When no token can be had, the command does not
+                run and the exit status is tokenctl's (69, 75, 77, ...); a command that
+                cannot be found gives 127, one that cannot be run 126.
+
+                Example:
+                  tokenctl exec api -- sh -c 'curl -fsS -H "Authorization: Bearer $ACCESS_TOKEN" https://api.example.com/v1/items'
+                """
+        default:
+            return nil
+        }
     }
 
     private static func optionRow(_ option: OptionName, of command: CommandName) -> String {
@@ -84,6 +107,8 @@ public enum HelpText {
             return row("--json", "Print the daemon's JSON as is.")
         case .json:
             return row("--json", "Print a JSON object with the token, its type and\n" + indent + "seconds left.")
+        case .env:
+            return row("--env <name>", "The variable that holds the token (default:\n" + indent + "ACCESS_TOKEN).")
         case .socket, .timeout:
             return ""  // in globalOptions
         }

@@ -6,6 +6,7 @@ enum OptionName: String, CaseIterable, Equatable, Sendable {
     case timeout = "--timeout"
     case minTTL = "--min-ttl"
     case json = "--json"
+    case env = "--env"
 
     static let global: [OptionName] = [.socket, .timeout]
 
@@ -37,7 +38,7 @@ enum OptionName: String, CaseIterable, Equatable, Sendable {
 /// given: ""). A struct rather than a dictionary: a generic dictionary type
 /// costs a protocol-conformance lookup at run time, which tokenctl avoids.
 struct OptionValues {
-    private var socket, timeout, minTTL, json: String?
+    private var socket, timeout, minTTL, json, env: String?
 
     subscript(option: OptionName) -> String? {
         get {
@@ -46,6 +47,7 @@ struct OptionValues {
             case .timeout: return timeout
             case .minTTL: return minTTL
             case .json: return json
+            case .env: return env
             }
         }
         set {
@@ -54,6 +56,7 @@ struct OptionValues {
             case .timeout: timeout = newValue
             case .minTTL: minTTL = newValue
             case .json: json = newValue
+            case .env: env = newValue
             }
         }
     }

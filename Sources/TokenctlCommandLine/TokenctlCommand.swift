@@ -13,4 +13,7 @@ public enum TokenctlCommand: Equatable, Sendable {
     case list
     /// `ping`
     case ping
+    /// `exec PROFILE [--min-ttl SECONDS] [--env NAME] -- COMMAND [ARGS...]`:
+    /// `command` run in place of tokenctl with the token in `variable`.
+    case exec(profile: String, minTTL: Int?, variable: String, command: [String])
 }

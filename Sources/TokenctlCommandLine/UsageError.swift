@@ -21,6 +21,9 @@ public enum UsageError: Error, Equatable, Sendable {
     case invalidTimeout(String)
     case invalidProfile(String)
     case invalidMinTTL(String)
+    case invalidVariable(String)
+    /// `exec` without `-- COMMAND`.
+    case missingExecCommand
 
     public var message: String {
         switch self {
@@ -54,6 +57,10 @@ public enum UsageError: Error, Equatable, Sendable {
             return "invalid profile name \(quoted(name)): use 1 to \(ProfileName.maximumLength) of A-Z a-z 0-9 . _ -"
         case .invalidMinTTL:
             return "--min-ttl must be a whole number of seconds from 0 to \(ProtocolLimits.maximumMinTTL)"
+        case .invalidVariable(let name):
+            return "invalid variable name \(quoted(name)) for --env: use letters, digits and _, not starting with a digit"
+        case .missingExecCommand:
+            return "missing command for 'exec': tokenctl exec <profile> [--env NAME] -- COMMAND [ARGS...]"
         }
     }
 

@@ -87,6 +87,8 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var defaultTTL: TimeSpan
     public var prefetch: Bool
     public var access: AccessRule
+    /// Token files (SPEC §11), in the order of the file.
+    public var files: [TokenFileSink]
 
     public init(name: String, tokenURL: String, clientID: String, clientSecret: Secret, secretSource: SecretSource = .inline,
                 audience: String? = nil, scope: String? = nil, extraParams: [FormField] = [],
@@ -94,7 +96,7 @@ public struct ProfileConfiguration: Equatable, Sendable {
                 retryMin: TimeSpan = .seconds(1 as Int64), retryMax: TimeSpan = .seconds(60 as Int64),
                 timeout: TimeSpan = .seconds(10 as Int64), caFile: String? = nil, clientCertFile: String? = nil,
                 clientKeyFile: String? = nil, defaultTTL: TimeSpan = .seconds(300 as Int64), prefetch: Bool = true,
-                access: AccessRule = AccessRule()) {
+                access: AccessRule = AccessRule(), files: [TokenFileSink] = []) {
         self.name = name
         self.tokenURL = tokenURL
         self.clientID = clientID
@@ -115,6 +117,17 @@ public struct ProfileConfiguration: Equatable, Sendable {
         self.defaultTTL = defaultTTL
         self.prefetch = prefetch
         self.access = access
+        self.files = files
+    }
+
+    /// Whether `other` differs from this profile in its token files only: the
+    /// token it obtains and serves is the same, so a reload keeps it.
+    public func differsOnlyInFiles(from other: ProfileConfiguration) -> Bool {
+        guard files != other.files else { return false }
+        var mine = self, theirs = other
+        mine.files = []
+        theirs.files = []
+        return mine == theirs
     }
 }
 

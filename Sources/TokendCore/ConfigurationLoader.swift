@@ -55,8 +55,9 @@ public enum ConfigurationLoader {
         var configuration = try ConfigurationParser.parse(text: text, file: path)
         var errors: [ConfigurationError] = []
         var warnings: [String] = []
+        let lines = KeyLineIndex(text: text)
         func fail(_ key: String, _ message: String) {
-            errors.append(ConfigurationError(file: path, key: key, message: message))
+            errors.append(ConfigurationError(file: path, line: lines.line(of: key.split(separator: ".").map(String.init)), key: key, message: message))
         }
 
         if case .name(let name) = configuration.socketGroup {
@@ -105,6 +106,25 @@ public enum ConfigurationLoader {
                 if case .failure(let e) = host.readFile(file, limit: 16 << 20) {
                     fail("\(key).\(fileKey)", "cannot read \(file): \(e.message)")
                 }
+            }
+            for sinkIndex in profile.files.indices {
+                let sinkKey = "\(key).file[\(sinkIndex)]"
+                var sink = profile.files[sinkIndex]
+                if let problem = host.directoryProblem(sink.directory) {
+                    fail("\(sinkKey).path", "cannot write token files in \(sink.directory): \(problem)")
+                }
+                switch sink.group {
+                case .name(let name):
+                    if let gid = host.groupID(named: name) { sink.group = .id(gid) }
+                    else { fail("\(sinkKey).group", "unknown group \"\(name)\"") }
+                case .id, nil:
+                    break
+                }
+                if sink.group == nil { sink.group = .id(host.ownPrimaryGroup()) }
+                if let gid = sink.groupID, !host.canGiveFiles(group: gid) {
+                    fail("\(sinkKey).group", "tokend is not a member of group \(gid) and cannot give a file to it (add it with SupplementaryGroups= in the unit)")
+                }
+                profile.files[sinkIndex] = sink
             }
             configuration.profiles[index] = profile
         }

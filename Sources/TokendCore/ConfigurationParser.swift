@@ -11,13 +11,18 @@ public struct ConfigurationParser {
         "token_url", "client_id", "client_secret", "client_secret_file", "client_secret_credential", "audience", "scope",
         "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
         "client_cert_file", "client_key_file", "default_ttl", "prefetch", "allow_uids", "allow_users", "allow_gids", "allow_groups",
+        "file",
     ]
+    public static let fileKeys = ["path", "format", "mode", "group"]
     /// Form parameters that tokend sets itself and `extra_params` may not override.
     public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope"]
 
     let file: String
     let lines: KeyLineIndex
     var errors: [ConfigurationError] = []
+    /// Every sink read, also of profiles refused for another reason, so that
+    /// one run reports every placement problem.
+    var sinksRead: [(profile: String, index: Int, sink: TokenFileSink)] = []
 
     public static func parse(text: String, file: String) throws(ConfigurationErrors) -> Configuration {
         var parser = ConfigurationParser(file: file, lines: KeyLineIndex(text: text))
@@ -186,7 +191,72 @@ public struct ConfigurationParser {
                 if let profile = self.profile(name: name, table) { config.profiles.append(profile) }
             }
         }
+        checkFilePlacement(config)
         return config
+    }
+
+    /// Token files of all profiles: no two on one path, none in the socket's directory.
+    mutating func checkFilePlacement(_ config: Configuration) {
+        var owners: [String: String] = [:]
+        let socketDirectory = TokenFileSink(path: config.socketPath).directory
+        for (profile, index, sink) in sinksRead {
+            let key = ["profile", profile, "file[\(index)]", "path"]
+            if let first = owners[sink.path] {
+                fail(key, "\(sink.path) is already the path of \(first): two sinks cannot share a file")
+            } else {
+                owners[sink.path] = "profile.\(profile).file[\(index)]"
+            }
+            if sink.path == config.socketPath {
+                fail(key, "is the socket's path")
+            } else if sink.directory == socketDirectory {
+                fail(key, "must not be in the socket's directory (\(socketDirectory)); use a directory of its own, like /run/tokend/files")
+            }
+        }
+    }
+
+    /// `[[profile.NAME.file]]` tables (SPEC §11).
+    mutating func files(_ table: TOMLTable, _ path: [String]) -> [TokenFileSink] {
+        guard let value = table["file"] else { return [] }
+        guard let array = value.array else {
+            fail(path + ["file"], "must be an array of tables, written [[\(path.joined(separator: ".")).file]]")
+            return []
+        }
+        var sinks: [TokenFileSink] = []
+        for (index, element) in array.enumerated() {
+            let at = path + ["file[\(index)]"]
+            guard let entry = element.table else { fail(at, "must be a table with path, format, mode and group"); continue }
+            checkKnownKeys(entry, allowed: Self.fileKeys, at: at)
+            guard let filePath = nonEmptyString(entry, "path", at) else {
+                if entry["path"] == nil { fail(at + ["path"], "is required") }
+                continue
+            }
+            if let problem = TokenFileSink.pathProblem(filePath) { fail(at + ["path"], problem); continue }
+            var sink = TokenFileSink(path: filePath)
+            if let format = string(entry, "format", at) {
+                if let parsed = TokenFileFormat(rawValue: format) { sink.format = parsed }
+                else { fail(at + ["format"], "must be one of \(TokenFileFormat.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \"\(format)\"") }
+            }
+            if let value = entry["mode"] {
+                if let text = value.string, !text.isEmpty, let mode = UInt32(text, radix: 8),
+                   mode & ~TokenFileSink.allowedModeBits == 0, mode & 0o400 != 0 {
+                    sink.mode = mode
+                } else {
+                    fail(at + ["mode"], "must be an octal string that lets the owner read and others at most read, from \"0400\" to \"0644\", like \"0640\"")
+                }
+            }
+            if let value = entry["group"] {
+                if value.type == .int, let n = value.int, n >= 0, n < Int(UInt32.max) {
+                    sink.group = .id(UInt32(n))
+                } else if let s = value.string, !s.isEmpty {
+                    sink.group = UInt32(s).map(NamedID.id) ?? .name(s)
+                } else {
+                    fail(at + ["group"], "must be a group name or number")
+                }
+            }
+            sinks.append(sink)
+            sinksRead.append((path[1], index, sink))
+        }
+        return sinks
     }
 
     mutating func profile(name: String, _ table: TOMLTable) -> ProfileConfiguration? {
@@ -284,6 +354,7 @@ public struct ConfigurationParser {
             restricted: ["allow_uids", "allow_users", "allow_gids", "allow_groups"].contains { table[$0] != nil },
             userNames: users ?? [], groupNames: groups ?? [],
             uids: Set(uids ?? []), gids: Set(gids ?? []))
+        profile.files = files(table, path)
 
         return errors.count == before ? profile : nil
     }

@@ -9,6 +9,15 @@ public protocol HostEnvironment: Sendable {
     func environment(_ name: String) -> String?
     func userID(named name: String) -> UInt32?
     func groupID(named name: String) -> UInt32?
+    /// Why this process could not create files in `path`, or nil when it can
+    /// (the directory exists, is a directory, and is writable and searchable).
+    func directoryProblem(_ path: String) -> String?
+    /// Whether this process may give a file it owns the group `gid` (it is
+    /// root, or `gid` is one of its groups).
+    func canGiveFiles(group gid: UInt32) -> Bool
+    /// The primary group of this process's user: the group of a token file
+    /// whose sink names none.
+    func ownPrimaryGroup() -> UInt32
 }
 
 /// A failed host operation, with the system's words for it.

@@ -8,12 +8,20 @@ struct KeyLineIndex {
     init(text: String) {
         var table: [String] = []
         var number = 0
+        var arrayCounts: [String: Int] = [:]
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
             let line = rawLine.drop { $0 == " " || $0 == "\t" }
             if line.hasPrefix("[") {
                 let inner = line.drop { $0 == "[" }.prefix { $0 != "]" }
                 table = KeyLineIndex.splitKey(Substring(inner))
+                // `[[a.b]]` opens element N of the array of tables `a.b`: `a.b[N]`.
+                if line.hasPrefix("[["), !table.isEmpty {
+                    let array = table.joined(separator: ".")
+                    let index = arrayCounts[array, default: 0]
+                    arrayCounts[array] = index + 1
+                    table[table.count - 1] += "[\(index)]"
+                }
                 let path = table.joined(separator: ".")
                 if lines[path] == nil { lines[path] = number }
                 continue

@@ -10,6 +10,8 @@ public struct ProfileStatus: Equatable, Sendable {
     public var fetches: Int
     public var failures: Int
     public var lastError: String?
+    /// Why token files could not be written or removed, one per failing sink.
+    public var fileErrors: [String] = []
 
     public init(name: String, machine: RenewalMachine, now: Instant) {
         self.name = name
@@ -30,7 +32,7 @@ public struct ProfileStatus: Equatable, Sendable {
     /// Its entry in the `STATUS` document.
     public var document: StatusDocument.Profile {
         StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
-                               fetches: fetches, failures: failures, lastError: lastError)
+                               fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors)
     }
 }
 

@@ -8,12 +8,14 @@ import TokendPlatform
 /// out its actions (timers, token requests, publishing, answering waiters)
 /// and feeds the outcomes back. Every method must be called on `loop`.
 final class ProfileRunner {
-    let configuration: ProfileConfiguration
+    /// Changes only by a reload that touches nothing but the token files.
+    private(set) var configuration: ProfileConfiguration
     let handle: ProfileHandle
     private let loop: any EventLoop
     private let client: TokenEndpointClient
     private var logger: Logger
     private var machine: RenewalMachine
+    private let files: FileDelivery
     private var waiters: [WaiterID: PendingDemand] = [:]
     private var nextWaiter: UInt64 = 0
     private var wakeTarget: Instant?
@@ -33,13 +35,14 @@ final class ProfileRunner {
     /// late by more than this after a resume.
     static let longestSleep = TimeSpan.seconds(30 as Int64)
 
-    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger) {
+    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, fileQueue: TokenFileQueue) {
         self.configuration = configuration
         self.loop = loop
         self.client = TokenEndpointClient(profile: configuration)
         var logger = logger
         logger[metadataKey: "profile"] = .string(configuration.name)
         self.logger = logger
+        self.files = FileDelivery(sinks: configuration.files, queue: fileQueue, loop: loop, logger: logger)
         self.machine = RenewalMachine(policy: RenewalPolicy(configuration))
         self.handle = ProfileHandle(name: configuration.name, access: configuration.access, slot: TokenSlot())
         self.finishedPromise = loop.makePromise(of: Void.self)
@@ -70,11 +73,23 @@ final class ProfileRunner {
         }
     }
 
+    /// A reload changed this profile's token files and nothing else: it keeps
+    /// its token and schedule, and the files move.
+    func updateFiles(_ next: ProfileConfiguration) {
+        loop.preconditionInEventLoop()
+        precondition(next.differsOnlyInFiles(from: configuration))
+        configuration = next
+        files.update(next.files)
+    }
+
     /// Stops renewing and returns the clients still waiting,
     /// for the caller to hand over to a replacement or to answer.
-    func stop() -> [PendingDemand] {
+    /// - Parameter removingFiles: whether its token files go (a removed or
+    ///   changed profile) or stay while their token is valid (shutdown).
+    func stop(removingFiles: Bool) -> [PendingDemand] {
         loop.preconditionInEventLoop()
         stopped = true
+        files.retire(removingFiles: removingFiles)
         wakeTask?.cancel()
         wakeTask = nil
         handle.slot.publish(nil)
@@ -108,7 +123,9 @@ final class ProfileRunner {
     }
 
     func status(now: Instant) -> ProfileStatus {
-        ProfileStatus(name: configuration.name, machine: machine, now: now)
+        var status = ProfileStatus(name: configuration.name, machine: machine, now: now)
+        status.fileErrors = files.errors.keys.sorted().compactMap { files.errors[$0] }
+        return status
     }
 
     // MARK: - Carrying out actions
@@ -125,6 +142,7 @@ final class ProfileRunner {
                 }
             case .publish(let held):
                 handle.slot.publish(held.map(ServedToken.init))
+                files.publish(held)
             case .answer(let id, let answer):
                 guard let promise = waiters.removeValue(forKey: id)?.promise else { continue }
                 switch answer {

@@ -16,6 +16,8 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     private var runners: [String: ProfileRunner] = [:]
     /// Runners of removed profiles whose transfer may still be under way.
     private var retiring: [String: EventLoopFuture<Void>] = [:]
+    /// Where every profile's token files are written (SPEC §11).
+    private let fileQueue = TokenFileQueue()
 
     public init(loop: any EventLoop, logger: Logger) {
         self.loop = loop
@@ -36,17 +38,24 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                     summary.unchanged.append(profile.name)
                     continue
                 }
+                // Only its token files changed: it keeps its token.
+                if let existing = runners[profile.name], profile.differsOnlyInFiles(from: existing.configuration) {
+                    existing.updateFiles(profile)
+                    next[profile.name] = existing
+                    summary.changed.append(profile.name)
+                    continue
+                }
                 if let existing = runners[profile.name] {
-                    handedOver.append((profile.name, existing.stop()))
+                    handedOver.append((profile.name, existing.stop(removingFiles: true)))
                     previousTransfers[profile.name] = existing.finished
                     summary.changed.append(profile.name)
                 } else {
                     summary.added.append(profile.name)
                 }
-                next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger)
+                next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger, fileQueue: fileQueue)
             }
             for (name, runner) in runners where next[name] == nil {
-                for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
+                for pending in runner.stop(removingFiles: true) { pending.promise.succeed(.unknownProfile) }
                 summary.removed.append(name)
                 retire(name, runner.finished)
             }
@@ -58,7 +67,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 if let ending = retiring[name] { next[name]?.start(after: ending) } else { next[name]?.start() }
             }
             // A changed profile's new runner waits for the old one's transfer.
-            for name in summary.changed { next[name]?.start(after: previousTransfers[name]!) }
+            for (name, previous) in previousTransfers { next[name]?.start(after: previous) }
             // Clients waiting on a changed profile wait on its new configuration.
             for (name, pending) in handedOver {
                 for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
@@ -114,9 +123,11 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         loop.flatSubmit { [self] in
             var finished: [EventLoopFuture<Void>] = []
             for runner in runners.values {
-                for pending in runner.stop() { pending.promise.succeed(.unknownProfile) }
+                for pending in runner.stop(removingFiles: false) { pending.promise.succeed(.unknownProfile) }
                 finished.append(runner.finished)
             }
+            // The last writes and removals are done before the process exits.
+            finished.append(fileQueue.finish(on: loop))
             runners.removeAll()
             directory.replace([])
             let done = loop.makePromise(of: Void.self)

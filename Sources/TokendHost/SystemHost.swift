@@ -75,4 +75,28 @@ public struct SystemHost: HostEnvironment {
         return grp.gr_gid
     }
 
+    public func directoryProblem(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return errnoText(errno) }
+        guard st.st_mode & S_IFMT == S_IFDIR else { return "not a directory" }
+        guard access(path, W_OK | X_OK) == 0 else { return "\(errnoText(errno)) (tokend, uid \(geteuid()), cannot create files in it)" }
+        return nil
+    }
+
+    public func canGiveFiles(group gid: UInt32) -> Bool {
+        if geteuid() == 0 || getegid() == gid { return true }
+        let count = getgroups(0, nil)
+        guard count > 0 else { return false }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let filled = getgroups(count, &groups)
+        return filled > 0 && groups.prefix(Int(filled)).contains(gid)
+    }
+
+    public func ownPrimaryGroup() -> UInt32 {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getpwuid_r(geteuid(), &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return getegid() }
+        return pwd.pw_gid
+    }
 }

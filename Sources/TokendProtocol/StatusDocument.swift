@@ -1,6 +1,6 @@
 /// The JSON of a `STATUS` answer (SPEC §5), in both directions: the daemon
 /// renders it, tokenctl reads it.
-/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error"}]}`
+/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors"}]}`
 public struct StatusDocument: Equatable, Sendable {
     /// One profile's entry.
     public struct Profile: Equatable, Sendable {
@@ -12,8 +12,11 @@ public struct StatusDocument: Equatable, Sendable {
         public var fetches: Int
         public var failures: Int
         public var lastError: String?
+        /// Token files that could not be written or removed (SPEC §11).
+        public var fileErrors: [String]
 
-        public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?) {
+        public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?,
+                    fileErrors: [String] = []) {
             self.name = name
             self.state = state
             self.expiresIn = expiresIn
@@ -21,6 +24,7 @@ public struct StatusDocument: Equatable, Sendable {
             self.fetches = fetches
             self.failures = failures
             self.lastError = lastError
+            self.fileErrors = fileErrors
         }
 
         var json: JSONValue {
@@ -32,6 +36,7 @@ public struct StatusDocument: Equatable, Sendable {
                 ("fetches", .int(fetches)),
                 ("failures", .int(failures)),
                 ("last_error", lastError.map { .string($0) } ?? .null),
+                ("file_errors", .array(fileErrors.map { .string($0) })),
             ])
         }
     }
@@ -64,7 +69,8 @@ public struct StatusDocument: Equatable, Sendable {
             guard let name = entry["name"]?.stringValue, let state = entry["state"]?.stringValue else { return nil }
             profiles.append(Profile(name: name, state: state, expiresIn: entry["expires_in"]?.intValue, renewIn: entry["renew_in"]?.intValue,
                                     fetches: entry["fetches"]?.intValue ?? 0, failures: entry["failures"]?.intValue ?? 0,
-                                    lastError: entry["last_error"]?.stringValue))
+                                    lastError: entry["last_error"]?.stringValue,
+                                    fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? []))
         }
         return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
                               profiles: profiles)

@@ -8,7 +8,13 @@ public enum TokenAnswer {
 
     /// `HEADER`: `OK Authorization: TYPE TOKEN` and LF.
     public static func headerLine(type: String, token: String) -> [UInt8] {
-        Array("OK Authorization: \(type) \(token)\n".utf8)
+        Array("OK \(headerText(type: type, token: token))\n".utf8)
+    }
+
+    /// `Authorization: TYPE TOKEN`: the `HEADER` answer's text, also what a
+    /// `header` token file holds (with LF).
+    public static func headerText(type: String, token: String) -> String {
+        "Authorization: \(type) \(token)"
     }
 
     /// Reads a `GET`/`REFRESH` payload: `TOKEN EXPIRES_IN`; nil when malformed.

@@ -10,6 +10,9 @@ struct FuzzHost: HostEnvironment {
     func environment(_ name: String) -> String? { name == "CREDENTIALS_DIRECTORY" ? "/run/credentials/tokend.service" : nil }
     func userID(named name: String) -> UInt32? { name == "alice" ? 1001 : nil }
     func groupID(named name: String) -> UInt32? { name == "tokend" ? 990 : nil }
+    func directoryProblem(_ path: String) -> String? { path == "/run/tokend/files" ? nil : "No such file or directory" }
+    func canGiveFiles(group gid: UInt32) -> Bool { gid == 990 || gid == 995 }
+    func ownPrimaryGroup() -> UInt32 { 995 }
 }
 
 /// libFuzzer entry point: a configuration file's bytes, through TOMLKit and

@@ -12,6 +12,10 @@ enum ExitStatus: Int32 {
     case tryLater = 75
     /// EX_NOPERM: `ERR denied`, this user may not read the profile.
     case denied = 77
+    /// `exec`: the command was found but cannot be run (as a shell says).
+    case cannotExecute = 126
+    /// `exec`: the command was not found (as a shell says).
+    case notFound = 127
 
     /// The status for an `ERR CODE` answer of the daemon.
     init(errorCode code: String) {

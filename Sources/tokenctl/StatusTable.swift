@@ -19,7 +19,8 @@ enum StatusTable {
                 DurationText.render(profile.renewIn),
                 String(profile.fetches),
                 String(profile.failures),
-                profile.lastError.map(shorten) ?? "-",
+                // A token file that cannot be written shows when the token is fine.
+                (profile.lastError ?? profile.fileErrors.first.map { "file: " + $0 }).map(shorten) ?? "-",
             ])
         }
         return layout(rows)

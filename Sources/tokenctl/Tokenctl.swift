@@ -1,3 +1,4 @@
+import Glibc
 import TokendProtocol
 import TokenctlCommandLine
 
@@ -14,7 +15,33 @@ enum Tokenctl {
         case .status(let profile, let json): try status(profile, json: json, connection)
         case .list: try list(connection)
         case .ping: try ping(connection)
+        case .exec(let profile, let minTTL, let variable, let command):
+            try exec(profile, minTTL: minTTL, variable: variable, command: command, connection)
         }
+    }
+
+    /// `exec PROFILE -- COMMAND`: the token in the environment of COMMAND,
+    /// which replaces tokenctl (SPEC §11). Returns only by throwing: no token
+    /// (the usual statuses, and COMMAND never runs) or an exec that failed
+    /// (127 not found, 126 cannot run, as in a shell).
+    private static func exec(
+        _ profile: String, minTTL: Int?, variable: String, command: [String], _ connection: ConnectionOptions
+    ) throws(TokenctlFailure) {
+        let reply = try connection.exchange([Request.get(profile: profile, minTTL: minTTL).line])
+        let token = try DaemonReply.token(reply.payload(0)).token
+        guard setenv(variable, token, 1) == 0 else {
+            throw TokenctlFailure(.failure, "cannot set \(variable): \(String(cString: strerror(errno)))")
+        }
+        // tokenctl ignores SIGPIPE for itself; the command gets the default,
+        // or `COMMAND | head` would see EPIPE instead of ending quietly.
+        signal(SIGPIPE, SIG_DFL)
+        let argv = command.map { strdup($0) } + [nil]
+        execvp(command[0], argv)
+        let reason = errno
+        argv.forEach { free($0) }
+        signal(SIGPIPE, SIG_IGN)
+        let status: ExitStatus = reason == ENOENT ? .notFound : .cannotExecute
+        throw TokenctlFailure(status, "cannot run \(command[0]): \(String(cString: strerror(reason)))")
     }
 
     /// Prints `text` and a LF in one write; a stdout that is gone is a failure.

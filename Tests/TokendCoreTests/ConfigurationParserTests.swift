@@ -8,7 +8,11 @@ struct FakeHost: HostEnvironment {
     var modes: [String: UInt32] = [:]
     var env: [String: String] = [:]
     var users: [String: UInt32] = ["alice": 1001]
-    var groups: [String: UInt32] = ["ops": 2001, "tokend": 990]
+    var groups: [String: UInt32] = ["ops": 2001, "tokend": 990, "prometheus": 2002]
+    /// Directories in which token files can be written.
+    var writableDirectories: Set<String> = ["/run/tokend/files", "/srv/tokens"]
+    /// The groups this process may give files to, its primary group first.
+    var ownGroups: [UInt32] = [995, 990, 2002]
 
     func readFile(_ path: String, limit: Int) -> Result<[UInt8], HostError> {
         guard let text = files[path] else { return .failure(HostError("No such file or directory")) }
@@ -18,6 +22,11 @@ struct FakeHost: HostEnvironment {
     func environment(_ name: String) -> String? { env[name] }
     func userID(named name: String) -> UInt32? { users[name] }
     func groupID(named name: String) -> UInt32? { groups[name] }
+    func directoryProblem(_ path: String) -> String? {
+        writableDirectories.contains(path) ? nil : "No such file or directory"
+    }
+    func canGiveFiles(group gid: UInt32) -> Bool { ownGroups.contains(gid) }
+    func ownPrimaryGroup() -> UInt32 { ownGroups[0] }
 }
 
 @Suite struct ConfigurationParserTests {

@@ -1,0 +1,152 @@
+import Logging
+import NIOCore
+import NIOPosix
+import TokendCore
+import TokendHost
+import TokendPlatform
+
+/// The one thread on which token files are written and removed, in the
+/// order asked, for every profile: never an event loop (a write ends in two
+/// `fsync`s), and a profile's writes and removals never overtake each other.
+public final class TokenFileQueue: Sendable {
+    private let pool = NIOThreadPool(numberOfThreads: 1)
+
+    public init() { pool.start() }
+
+    /// Runs `work` on the file thread; the future (on `loop`) holds its error, if any.
+    func run(on loop: any EventLoop, _ work: @escaping @Sendable () throws(HostError) -> Void) -> EventLoopFuture<HostError?> {
+        pool.runIfActive(eventLoop: loop) { () -> HostError? in
+            do throws(HostError) { try work() } catch { return error }
+            return nil
+        }
+    }
+
+    /// Completes once everything asked so far is done, then stops the thread.
+    func finish(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        pool.runIfActive(eventLoop: loop) {}.flatMap { [pool] in
+            let done = loop.makePromise(of: Void.self)
+            pool.shutdownGracefully { _ in done.succeed(()) }
+            return done.futureResult
+        }.recover { _ in }
+    }
+}
+
+/// Keeps one profile's token files in step with its token (SPEC §11): each
+/// new token is written to every sink, the files are removed just before
+/// the token stops being servable when no successor came, and a reload's
+/// changed sinks are moved. Confined to the engine's event loop; the I/O
+/// itself happens on the `TokenFileQueue`'s thread.
+final class FileDelivery {
+    private(set) var sinks: [TokenFileSink]
+    private let queue: TokenFileQueue
+    private let loop: any EventLoop
+    private let logger: Logger
+    /// The token the files hold, while they hold one.
+    private var written: HeldToken?
+    private var removal: Scheduled<Void>?
+    private var retired = false
+    /// The last failure of each sink, by path, until it succeeds again.
+    private(set) var errors: [String: String] = [:]
+
+    init(sinks: [TokenFileSink], queue: TokenFileQueue, loop: any EventLoop, logger: Logger) {
+        self.sinks = sinks
+        self.queue = queue
+        self.loop = loop
+        self.logger = logger
+    }
+
+    /// The profile's current token changed (nil: it has none).
+    func publish(_ held: HeldToken?) {
+        guard !retired else { return }
+        guard let held, held.isServable(at: BootClock.now()) else {
+            expire()
+            return
+        }
+        guard held != written else { return }
+        written = held
+        for sink in sinks { write(held, to: sink) }
+        scheduleRemoval(at: held.servableUntil)
+    }
+
+    /// A reload changed the sinks only: files of dropped sinks go, new or
+    /// changed ones are written at once when there is a valid token.
+    func update(_ next: [TokenFileSink]) {
+        guard !retired else { return }
+        let nextPaths = Set(next.map(\.path))
+        for sink in sinks where !nextPaths.contains(sink.path) { remove(sink) }
+        let previous = Set(sinks)
+        sinks = next
+        errors = errors.filter { nextPaths.contains($0.key) }
+        guard let held = written, held.isServable(at: BootClock.now()) else { return }
+        for sink in next where !previous.contains(sink) { write(held, to: sink) }
+    }
+
+    /// The profile stops. Its files are removed when it is removed or its
+    /// token changes meaning (a changed profile); kept at shutdown, while
+    /// their token is valid.
+    func retire(removingFiles: Bool) {
+        guard !retired else { return }
+        retired = true
+        removal?.cancel()
+        removal = nil
+        if removingFiles { for sink in sinks { remove(sink) } }
+    }
+
+    /// The token the files hold is no longer servable and none replaced it.
+    private func expire() {
+        removal?.cancel()
+        removal = nil
+        guard written != nil else { return }
+        written = nil
+        for sink in sinks { remove(sink) }
+    }
+
+    private func write(_ held: HeldToken, to sink: TokenFileSink) {
+        let now = BootClock.now()
+        let bytes = sink.content(held.token, expiresIn: held.remaining(at: now).wholeSeconds,
+                                 unixNow: Int64(BootClock.unixTime()))
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote")
+    }
+
+    private func remove(_ sink: TokenFileSink) {
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.remove(sink) }, action: "removed")
+    }
+
+    private func record(_ sink: TokenFileSink, _ outcome: EventLoopFuture<HostError?>, action: String) {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        outcome.whenComplete { result in
+            let delivery = bound.value
+            let failure: String?
+            switch result {
+            case .success(let error): failure = error?.message
+            case .failure(let error): failure = "the file thread is stopped: \(error)"
+            }
+            if let failure {
+                // Logged when it changes, so that a sink failing at every renewal is one line.
+                if delivery.errors[sink.path] != failure {
+                    delivery.logger.error("token file not updated", metadata: ["file": .string(sink.path), "error": .string(failure)])
+                }
+                delivery.errors[sink.path] = failure
+            } else {
+                if delivery.errors.removeValue(forKey: sink.path) != nil {
+                    delivery.logger.notice("token file updated again", metadata: ["file": .string(sink.path)])
+                }
+                delivery.logger.debug("\(action) a token file", metadata: ["file": .string(sink.path)])
+            }
+        }
+    }
+
+    /// Timers run on the monotonic clock, which stops during suspend: wake at
+    /// least every 30 s to re-read `CLOCK_BOOTTIME`.
+    private func scheduleRemoval(at instant: Instant) {
+        removal?.cancel()
+        let delay = min(max(instant - BootClock.now(), .zero), TimeSpan.seconds(30 as Int64))
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        removal = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+            let delivery = bound.value
+            delivery.removal = nil
+            guard !delivery.retired, let held = delivery.written else { return }
+            if BootClock.now() < held.servableUntil { delivery.scheduleRemoval(at: held.servableUntil) } else { delivery.expire() }
+        }
+    }
+}
