@@ -157,7 +157,7 @@ import TokenctlCommandLine
 
     @Test func messagesAreOneLineAndNameTheProblem() {
         #expect(UsageError.missingCommand.message
-            == "missing command (get, header, refresh, status, list, ping); see 'tokenctl --help'")
+            == "missing command (get, header, refresh, status, list, ping, exec); see 'tokenctl --help'")
         #expect(UsageError.unknownOption("--jsn", command: .get, suggestion: "--json").message
             == "unknown option '--jsn' for 'get'; did you mean '--json'?")
         #expect(UsageError.invalidProfile("bad/name").message
