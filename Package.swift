@@ -35,6 +35,11 @@ let package = Package(
         // through a self-pipe: calls whose headers Swift's Glibc module does
         // not export, or that must be written in C (a signal handler).
         .target(name: "CProcessShim"),
+        // SHA-256 and AES-256-GCM from OpenSSL's libcrypto, which libcurl
+        // already brings to every host (see docs/ARCHITECTURE.md for why not
+        // swift-crypto), and the thin Swift face of it.
+        .target(name: "CCryptoShim", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "TokendCrypto", dependencies: ["CCryptoShim"]),
         // Facts and mechanisms of the host, below every other Swift target.
         .target(name: "TokendPlatform", dependencies: ["CProcessShim"]),
 
@@ -48,7 +53,7 @@ let package = Package(
         .target(
             name: "TokendCore",
             dependencies: [
-                "TokendProtocol", "TokendPlatform",
+                "TokendProtocol", "TokendPlatform", "TokendCrypto",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -70,7 +75,7 @@ let package = Package(
         .target(
             name: "TokendEngine",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendHost", "TokendPlatform", "TokendProtocol",
+                "TokendCore", "TokendCrypto", "TokendHTTP", "TokendHost", "TokendPlatform", "TokendProtocol",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

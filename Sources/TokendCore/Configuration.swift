@@ -10,16 +10,24 @@ public struct Configuration: Equatable, Sendable {
     public var logLevel: LogLevel
     public var maxConnections: Int
     public var idleTimeout: TimeSpan
+    /// Where the persistent token cache lives (SPEC §9); nil: no cache.
+    public var stateDirectory: String?
+    /// Where the cache key comes from, when entries are encrypted.
+    public var cacheKeySource: SecretSource?
+    /// The 32-byte AES-256-GCM key, once the loader has read it.
+    public var cacheKey: CacheKey?
     /// Profiles sorted by name.
     public var profiles: [ProfileConfiguration]
 
     public static let defaultSocketPath = "/run/tokend/tokend.sock"
     public static let defaultPath = "/etc/tokend/tokend.toml"
+    public static let defaultStateDirectory = "/var/lib/tokend"
 
     public init(
         socketPath: String = Configuration.defaultSocketPath, socketMode: UInt32 = 0o660,
         socketGroup: NamedID? = nil, logLevel: LogLevel = .info, maxConnections: Int = 1024,
-        idleTimeout: TimeSpan = .seconds(60 as Int64), profiles: [ProfileConfiguration] = []
+        idleTimeout: TimeSpan = .seconds(60 as Int64), stateDirectory: String? = Configuration.defaultStateDirectory,
+        profiles: [ProfileConfiguration] = []
     ) {
         self.socketPath = socketPath
         self.socketMode = socketMode
@@ -27,6 +35,7 @@ public struct Configuration: Equatable, Sendable {
         self.logLevel = logLevel
         self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
+        self.stateDirectory = stateDirectory
         self.profiles = profiles
     }
 }
@@ -86,6 +95,8 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var clientKeyFile: String?
     public var defaultTTL: TimeSpan
     public var prefetch: Bool
+    /// Whether its tokens go to the persistent cache (SPEC §9).
+    public var persist: Bool
     public var access: AccessRule
     /// Token files (SPEC §11), in the order of the file.
     public var files: [TokenFileSink]
@@ -95,7 +106,7 @@ public struct ProfileConfiguration: Equatable, Sendable {
                 authMethod: ClientAuthMethod = .clientSecretBasic, renewAt: Double = 0.75, jitter: Double = 0.05,
                 retryMin: TimeSpan = .seconds(1 as Int64), retryMax: TimeSpan = .seconds(60 as Int64),
                 timeout: TimeSpan = .seconds(10 as Int64), caFile: String? = nil, clientCertFile: String? = nil,
-                clientKeyFile: String? = nil, defaultTTL: TimeSpan = .seconds(300 as Int64), prefetch: Bool = true,
+                clientKeyFile: String? = nil, defaultTTL: TimeSpan = .seconds(300 as Int64), prefetch: Bool = true, persist: Bool = true,
                 access: AccessRule = AccessRule(), files: [TokenFileSink] = []) {
         self.name = name
         self.tokenURL = tokenURL
@@ -116,6 +127,7 @@ public struct ProfileConfiguration: Equatable, Sendable {
         self.clientKeyFile = clientKeyFile
         self.defaultTTL = defaultTTL
         self.prefetch = prefetch
+        self.persist = persist
         self.access = access
         self.files = files
     }
@@ -138,6 +150,45 @@ public struct FormField: Equatable, Sendable {
     public init(_ name: String, _ value: String) {
         self.name = name
         self.value = value
+    }
+}
+
+/// The persistent cache's AES-256-GCM key. Its descriptions never show it.
+public struct CacheKey: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let bytes: [UInt8]
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        self.bytes = bytes
+    }
+    public var description: String { "<cache key>" }
+    public var debugDescription: String { "<cache key>" }
+
+    /// A key file's content: 32 raw bytes, or 64 hex digits with an optional
+    /// trailing newline (as `openssl rand -hex 32` writes).
+    public static func parse(_ content: [UInt8]) -> CacheKey? {
+        if content.count == 32 { return CacheKey(bytes: content) }
+        var text = content
+        if text.last == 10 { text.removeLast() }
+        if text.last == 13 { text.removeLast() }
+        guard text.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        var index = 0
+        while index < 64 {
+            guard let high = hexValue(text[index]), let low = hexValue(text[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return CacheKey(bytes: bytes)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        case 65...70: return c - 55
+        default: return nil
+        }
     }
 }
 

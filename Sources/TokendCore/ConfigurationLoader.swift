@@ -60,6 +60,30 @@ public enum ConfigurationLoader {
             errors.append(ConfigurationError(file: path, line: lines.line(of: key.split(separator: ".").map(String.init)), key: key, message: message))
         }
 
+        switch configuration.cacheKeySource {
+        case .file(let file):
+            switch host.readFile(file, limit: 4096) {
+            case .success(var bytes):
+                defer { for i in bytes.indices { bytes[i] = 0 } }
+                if let key = CacheKey.parse(bytes) { configuration.cacheKey = key }
+                else { fail("cache_key_file", "\(file) holds no 256-bit key: 32 bytes, or 64 hex digits (openssl rand -hex 32)") }
+            case .failure(let e): fail("cache_key_file", "cannot read \(file): \(e.message)")
+            }
+        case .credential(let name):
+            if let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty {
+                switch host.readFile(directory + "/" + name, limit: 4096) {
+                case .success(var bytes):
+                    defer { for i in bytes.indices { bytes[i] = 0 } }
+                    if let key = CacheKey.parse(bytes) { configuration.cacheKey = key }
+                    else { fail("cache_key_credential", "credential \(name) holds no 256-bit key: 32 bytes, or 64 hex digits (openssl rand -hex 32)") }
+                case .failure(let e): fail("cache_key_credential", "cannot read credential \(name): \(e.message)")
+                }
+            } else {
+                fail("cache_key_credential", "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
+            }
+        case .inline, nil:
+            break
+        }
         if case .name(let name) = configuration.socketGroup {
             if let gid = host.groupID(named: name) { configuration.socketGroup = .id(gid) }
             else { fail("socket_group", "unknown group \"\(name)\"") }

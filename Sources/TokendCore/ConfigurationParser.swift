@@ -6,12 +6,13 @@ import TokendProtocol
 /// file and resolves no name: `ConfigurationLoader` does that afterwards.
 /// Every problem is collected, so one run of `tokend --check` shows them all.
 public struct ConfigurationParser {
-    public static let topLevelKeys = ["socket", "socket_mode", "socket_group", "log_level", "max_connections", "idle_timeout", "profile"]
+    public static let topLevelKeys = ["socket", "socket_mode", "socket_group", "log_level", "max_connections", "idle_timeout",
+                                       "state_dir", "cache_key_file", "cache_key_credential", "profile"]
     public static let profileKeys = [
         "token_url", "client_id", "client_secret", "client_secret_file", "client_secret_credential", "audience", "scope",
         "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
         "client_cert_file", "client_key_file", "default_ttl", "prefetch", "allow_uids", "allow_users", "allow_gids", "allow_groups",
-        "file",
+        "file", "persist",
     ]
     public static let fileKeys = ["path", "format", "mode", "group"]
     /// Form parameters that tokend sets itself and `extra_params` may not override.
@@ -173,6 +174,23 @@ public struct ConfigurationParser {
         }
         if let n = integer(root, "max_connections", [], in: 1...1_000_000) { config.maxConnections = n }
         if let t = duration(root, "idle_timeout", [], in: DurationRange.idleTimeout) { config.idleTimeout = t }
+        if let directory = string(root, "state_dir", []) {
+            if directory.isEmpty { config.stateDirectory = nil }
+            else if let problem = TokenFileSink.pathProblem(directory) { fail(["state_dir"], problem + " (or \"\" to turn the cache off)") }
+            else { config.stateDirectory = directory }
+        }
+        let keyKeys = ["cache_key_file", "cache_key_credential"].filter { root[$0] != nil }
+        if keyKeys.count > 1 {
+            fail(["cache_key_credential"], "only one of cache_key_file and cache_key_credential may be set")
+        } else if let file = nonEmptyString(root, "cache_key_file", []) {
+            if !file.hasPrefix("/") { fail(["cache_key_file"], "must be an absolute path") }
+            config.cacheKeySource = .file(file)
+        } else if let credential = nonEmptyString(root, "cache_key_credential", []) {
+            if credential.contains("/") || credential == "." || credential == ".." {
+                fail(["cache_key_credential"], "must be a credential name, not a path")
+            }
+            config.cacheKeySource = .credential(credential)
+        }
 
         if let value = root["profile"] {
             guard let profiles = value.table else {
@@ -345,6 +363,7 @@ public struct ConfigurationParser {
             fail(path + ["client_key_file"], "needs client_cert_file")
         }
         if let b = bool(table, "prefetch", path) { profile.prefetch = b }
+        if let b = bool(table, "persist", path) { profile.persist = b }
 
         let uids = idList(table, "allow_uids", path)
         let users = nameList(table, "allow_users", path)

@@ -22,6 +22,8 @@ public struct ReloadPlan: Equatable, Sendable {
         keep("log_level", \.logLevel)
         keep("max_connections", \.maxConnections)
         keep("idle_timeout", \.idleTimeout)
+        keep("state_dir", \.stateDirectory)
+        keep("cache_key_file/cache_key_credential", \.cacheKey)
         configuration = next
         restartKeys = keys
     }

@@ -57,6 +57,8 @@ public struct RenewalMachine {
     public private(set) var fetches = 0
     public private(set) var failures = 0
     public private(set) var lastError: String?
+    /// Whether the token held came from the persistent cache (SPEC §9) rather than the IdP.
+    public private(set) var tokenFromCache = false
 
     private var waiters: [Waiter] = []
     private var published: HeldToken?
@@ -79,9 +81,27 @@ public struct RenewalMachine {
     // MARK: - Events
 
     /// The profile starts: fetch at once with `prefetch`, else on first demand.
-    public mutating func start(now: Instant, prefetch: Bool) -> [RenewalAction] {
+    /// A `restored` cache entry's token is served at once and renewed at its
+    /// own renewal moment (at once when that has passed); its back-off delays
+    /// the first attempt by what remained of it (SPEC §9).
+    public mutating func start(now: Instant, prefetch: Bool, restored: CacheEntry.Restored? = nil) -> [RenewalAction] {
         var actions: [RenewalAction] = []
         if prefetch { nextAttempt = now }
+        if let restored {
+            consecutiveFailures = restored.consecutiveFailures
+            lastError = restored.lastError
+            lastLoggedError = restored.lastError
+            if let held = restored.token {
+                token = held
+                published = held
+                tokenFromCache = true
+                nextAttempt = held.renewAt
+                actions.append(.publish(held))
+            }
+            if let until = restored.backoffUntil, until > now, consecutiveFailures > 0, let due = nextAttempt {
+                nextAttempt = Swift.max(due, until)
+            }
+        }
         reconcile(now: now, into: &actions)
         return actions
     }
@@ -122,6 +142,7 @@ public struct RenewalMachine {
             let held = HeldToken(token: issued, obtainedAt: sentAt,
                                  renewAt: policy.renewalMoment(for: issued, sentAt: sentAt, unit: uniform()))
             fetches += 1
+            tokenFromCache = false
             if consecutiveFailures > 0 { actions.append(.logRecovered(failures: consecutiveFailures)) }
             consecutiveFailures = 0
             lastError = nil

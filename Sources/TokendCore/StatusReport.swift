@@ -12,12 +12,15 @@ public struct ProfileStatus: Equatable, Sendable {
     public var lastError: String?
     /// Why token files could not be written or removed, one per failing sink.
     public var fileErrors: [String] = []
+    /// Where the current token came from: "cache" or "idp"; nil without one.
+    public var source: String?
 
     public init(name: String, machine: RenewalMachine, now: Instant) {
         self.name = name
         state = machine.status(now: now)
         if let held = machine.token, held.isServable(at: now) {
             expiresIn = held.remaining(at: now).wholeSeconds
+            source = machine.tokenFromCache ? "cache" : "idp"
         }
         if machine.fetchInFlight {
             renewIn = 0
@@ -32,7 +35,7 @@ public struct ProfileStatus: Equatable, Sendable {
     /// Its entry in the `STATUS` document.
     public var document: StatusDocument.Profile {
         StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
-                               fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors)
+                               fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors, source: source)
     }
 }
 

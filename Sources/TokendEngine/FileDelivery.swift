@@ -5,10 +5,11 @@ import TokendCore
 import TokendHost
 import TokendPlatform
 
-/// The one thread on which token files are written and removed, in the
-/// order asked, for every profile: never an event loop (a write ends in two
-/// `fsync`s), and a profile's writes and removals never overtake each other.
-public final class TokenFileQueue: Sendable {
+/// The one thread on which token files and cache entries are written,
+/// read and removed, in the order asked, for every profile: never an event
+/// loop (a write ends in two `fsync`s), and a profile's writes and removals
+/// never overtake each other.
+public final class DiskQueue: Sendable {
     private let pool = NIOThreadPool(numberOfThreads: 1)
 
     public init() { pool.start() }
@@ -19,6 +20,11 @@ public final class TokenFileQueue: Sendable {
             do throws(HostError) { try work() } catch { return error }
             return nil
         }
+    }
+
+    /// Runs `work` on the file thread and hands its value to `loop`.
+    func value<Value: Sendable>(on loop: any EventLoop, _ work: @escaping @Sendable () -> Value) -> EventLoopFuture<Value> {
+        pool.runIfActive(eventLoop: loop, work)
     }
 
     /// Completes once everything asked so far is done, then stops the thread.
@@ -35,10 +41,10 @@ public final class TokenFileQueue: Sendable {
 /// new token is written to every sink, the files are removed just before
 /// the token stops being servable when no successor came, and a reload's
 /// changed sinks are moved. Confined to the engine's event loop; the I/O
-/// itself happens on the `TokenFileQueue`'s thread.
+/// itself happens on the `DiskQueue`'s thread.
 final class FileDelivery {
     private(set) var sinks: [TokenFileSink]
-    private let queue: TokenFileQueue
+    private let queue: DiskQueue
     private let loop: any EventLoop
     private let logger: Logger
     /// The token the files hold, while they hold one.
@@ -48,7 +54,7 @@ final class FileDelivery {
     /// The last failure of each sink, by path, until it succeeds again.
     private(set) var errors: [String: String] = [:]
 
-    init(sinks: [TokenFileSink], queue: TokenFileQueue, loop: any EventLoop, logger: Logger) {
+    init(sinks: [TokenFileSink], queue: DiskQueue, loop: any EventLoop, logger: Logger) {
         self.sinks = sinks
         self.queue = queue
         self.loop = loop

@@ -16,6 +16,11 @@ final class ProfileRunner {
     private var logger: Logger
     private var machine: RenewalMachine
     private let files: FileDelivery
+    /// Where its state goes after each request (nil: `persist = false` or no cache).
+    private let store: (any TokenStore)?
+    /// What the store held at creation, placed on the clock at `start`.
+    private var cached: CacheEntry?
+    private let fingerprint: String
     private var waiters: [WaiterID: PendingDemand] = [:]
     private var nextWaiter: UInt64 = 0
     private var wakeTarget: Instant?
@@ -35,14 +40,18 @@ final class ProfileRunner {
     /// late by more than this after a resume.
     static let longestSleep = TimeSpan.seconds(30 as Int64)
 
-    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, fileQueue: TokenFileQueue) {
+    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, diskQueue: DiskQueue,
+         store: (any TokenStore)? = nil, cached: CacheEntry? = nil) {
         self.configuration = configuration
         self.loop = loop
         self.client = TokenEndpointClient(profile: configuration)
         var logger = logger
         logger[metadataKey: "profile"] = .string(configuration.name)
         self.logger = logger
-        self.files = FileDelivery(sinks: configuration.files, queue: fileQueue, loop: loop, logger: logger)
+        self.files = FileDelivery(sinks: configuration.files, queue: diskQueue, loop: loop, logger: logger)
+        self.store = configuration.persist ? store : nil
+        self.cached = cached
+        self.fingerprint = configuration.cacheFingerprint
         self.machine = RenewalMachine(policy: RenewalPolicy(configuration))
         self.handle = ProfileHandle(name: configuration.name, access: configuration.access, slot: TokenSlot())
         self.finishedPromise = loop.makePromise(of: Void.self)
@@ -52,7 +61,27 @@ final class ProfileRunner {
     func start() {
         loop.preconditionInEventLoop()
         started = true
-        run(machine.start(now: BootClock.now(), prefetch: configuration.prefetch))
+        let now = BootClock.now()
+        let restored = cached?.restored(now: now, unixNow: BootClock.unixTime(), bootID: BootClock.bootID,
+                                        policy: machine.policy, renewalUnit: Double.random(in: 0..<1))
+        cached = nil
+        if let restored {
+            if let held = restored.token {
+                logger.info("serving the token from the cache", metadata: [
+                    "expires_in": .string(held.remaining(at: now).wholeSecondsDescription),
+                    "renew_in": .string(TimeSpan(nanoseconds: max(0, (held.renewAt - now).nanoseconds)).wholeSecondsDescription),
+                ])
+            } else if let why = restored.droppedToken {
+                logger.info("the cached token is not used: \(why)")
+            }
+            if let until = restored.backoffUntil, until > now, restored.consecutiveFailures > 0 {
+                logger.notice("keeping the back-off of the last run", metadata: [
+                    "failures": .stringConvertible(restored.consecutiveFailures),
+                    "next_attempt_in": .string((until - now).roundedUpToSeconds.description),
+                ])
+            }
+        }
+        run(machine.start(now: now, prefetch: configuration.prefetch, restored: restored))
         let held = deferred
         deferred.removeAll()
         for (id, demand) in held where waiters[id] != nil {
@@ -187,6 +216,26 @@ final class ProfileRunner {
             report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
         }
         run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: BootClock.now()))
+        persist()
+    }
+
+    /// Records the token and back-off in the store, after every request (SPEC §9).
+    private func persist() {
+        guard let store else { return }
+        let now = BootClock.now()
+        let unixNow = BootClock.unixTime()
+        var entry = CacheEntry(profile: configuration.name, fingerprint: fingerprint, bootID: BootClock.bootID, token: nil,
+                               consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError)
+        if let held = machine.token, held.isServable(at: now) {
+            entry.token = CacheEntry.Token(issued: held.token, obtainedBoot: held.obtainedAt.nanoseconds,
+                                           obtainedUnix: unixNow - (now - held.obtainedAt).seconds,
+                                           renewAfter: held.renewAt - held.obtainedAt)
+        }
+        if machine.consecutiveFailures > 0, let next = machine.nextAttempt {
+            entry.nextAttemptBoot = next.nanoseconds
+            entry.nextAttemptUnix = unixNow + (next - now).seconds
+        }
+        store.save(entry, on: loop)
     }
 
     private func schedule(_ instant: Instant?) {

@@ -16,64 +16,109 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     private var runners: [String: ProfileRunner] = [:]
     /// Runners of removed profiles whose transfer may still be under way.
     private var retiring: [String: EventLoopFuture<Void>] = [:]
-    /// Where every profile's token files are written (SPEC §11).
-    private let fileQueue = TokenFileQueue()
+    /// Where token files (SPEC §11) and cache entries (SPEC §9) are written.
+    private let diskQueue: DiskQueue
+    /// The persistent cache, if there is one.
+    private let store: (any TokenStore)?
+    /// How long a start waits for the store before it goes on without.
+    static let storeDeadline = TimeAmount.seconds(2)
 
-    public init(loop: any EventLoop, logger: Logger) {
+    public init(loop: any EventLoop, logger: Logger, diskQueue: DiskQueue = DiskQueue(), store: (any TokenStore)? = nil) {
         self.loop = loop
         self.logger = logger
+        self.diskQueue = diskQueue
+        self.store = store
     }
 
     /// Starts or reloads profiles: unchanged ones keep their token and
-    /// schedule, changed ones restart, removed ones stop (SPEC §6).
+    /// schedule, changed ones restart, removed ones stop (SPEC §6). Profiles
+    /// that start take what the store holds for them first (SPEC §9), so a
+    /// cached token is served from the first client on.
     public func apply(_ profiles: [ProfileConfiguration]) -> EventLoopFuture<ReloadSummary> {
-        loop.submit { [self] in
-            var summary = ReloadSummary()
-            var next: [String: ProfileRunner] = [:]
-            var handedOver: [(String, [PendingDemand])] = []
-            var previousTransfers: [String: EventLoopFuture<Void>] = [:]
-            for profile in profiles {
-                if let existing = runners[profile.name], existing.configuration == profile {
-                    next[profile.name] = existing
-                    summary.unchanged.append(profile.name)
-                    continue
-                }
-                // Only its token files changed: it keeps its token.
-                if let existing = runners[profile.name], profile.differsOnlyInFiles(from: existing.configuration) {
-                    existing.updateFiles(profile)
-                    next[profile.name] = existing
-                    summary.changed.append(profile.name)
-                    continue
-                }
-                if let existing = runners[profile.name] {
-                    handedOver.append((profile.name, existing.stop(removingFiles: true)))
-                    previousTransfers[profile.name] = existing.finished
-                    summary.changed.append(profile.name)
-                } else {
-                    summary.added.append(profile.name)
-                }
-                next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger, fileQueue: fileQueue)
+        loop.flatSubmit { [self] in
+            let starting = profiles.filter { profile in
+                guard let existing = runners[profile.name] else { return true }
+                return existing.configuration != profile && !profile.differsOnlyInFiles(from: existing.configuration)
             }
-            for (name, runner) in runners where next[name] == nil {
-                for pending in runner.stop(removingFiles: true) { pending.promise.succeed(.unknownProfile) }
-                summary.removed.append(name)
-                retire(name, runner.finished)
+            let loads = starting.filter(\.persist).map { profile in
+                loadEntry(profile).map { (profile.name, $0) }
             }
-            runners = next
-            directory.replace(next.values.map(\.handle))
-            // A profile removed by an earlier reload may still be ending its
-            // transfer: a profile of that name added back waits for it.
-            for name in summary.added {
-                if let ending = retiring[name] { next[name]?.start(after: ending) } else { next[name]?.start() }
+            return EventLoopFuture.whenAllSucceed(loads, on: loop).map { [self] pairs in
+                install(profiles, cached: Dictionary(pairs, uniquingKeysWith: { first, _ in first }).compactMapValues { $0 })
             }
-            // A changed profile's new runner waits for the old one's transfer.
-            for (name, previous) in previousTransfers { next[name]?.start(after: previous) }
-            // Clients waiting on a changed profile wait on its new configuration.
-            for (name, pending) in handedOver {
-                for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
-            }
-            return summary
         }
+    }
+
+    /// What the store holds for `profile`, within `storeDeadline`; problems are one warning.
+    private func loadEntry(_ profile: ProfileConfiguration) -> EventLoopFuture<CacheEntry?> {
+        guard let store else { return loop.makeSucceededFuture(nil) }
+        let promise = loop.makePromise(of: CacheEntry?.self)
+        let timer = loop.scheduleTask(in: Self.storeDeadline) { [logger] in
+            logger.warning("the token cache did not answer in time; starting without it", metadata: ["profile": .string(profile.name)])
+            promise.succeed(nil)
+        }
+        store.load(profile: profile.name, fingerprint: profile.cacheFingerprint, on: loop).whenSuccess { [logger] outcome in
+            timer.cancel()
+            switch outcome {
+            case .found(let entry): promise.succeed(entry)
+            case .nothing: promise.succeed(nil)
+            case .unusable(let why):
+                logger.warning("cache entry not used", metadata: ["profile": .string(profile.name), "reason": .string(why)])
+                promise.succeed(nil)
+            }
+        }
+        return promise.futureResult
+    }
+
+    private func install(_ profiles: [ProfileConfiguration], cached: [String: CacheEntry]) -> ReloadSummary {
+        var summary = ReloadSummary()
+        var next: [String: ProfileRunner] = [:]
+        var handedOver: [(String, [PendingDemand])] = []
+        var previousTransfers: [String: EventLoopFuture<Void>] = [:]
+        for profile in profiles {
+            if let existing = runners[profile.name], existing.configuration == profile {
+                next[profile.name] = existing
+                summary.unchanged.append(profile.name)
+                continue
+            }
+            // Only its token files changed: it keeps its token.
+            if let existing = runners[profile.name], profile.differsOnlyInFiles(from: existing.configuration) {
+                existing.updateFiles(profile)
+                next[profile.name] = existing
+                summary.changed.append(profile.name)
+                continue
+            }
+            if let existing = runners[profile.name] {
+                handedOver.append((profile.name, existing.stop(removingFiles: true)))
+                previousTransfers[profile.name] = existing.finished
+                summary.changed.append(profile.name)
+            } else {
+                summary.added.append(profile.name)
+            }
+            next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
+                                               store: store, cached: cached[profile.name])
+            if !profile.persist { store?.remove(profile: profile.name, on: loop) }
+        }
+        for (name, runner) in runners where next[name] == nil {
+            for pending in runner.stop(removingFiles: true) { pending.promise.succeed(.unknownProfile) }
+            summary.removed.append(name)
+            retire(name, runner.finished)
+            store?.remove(profile: name, on: loop)
+        }
+        runners = next
+        directory.replace(next.values.map(\.handle))
+        // A profile removed by an earlier reload may still be ending its
+        // transfer: a profile of that name added back waits for it.
+        for name in summary.added {
+            if let ending = retiring[name] { next[name]?.start(after: ending) } else { next[name]?.start() }
+        }
+        // A changed profile's new runner waits for the old one's transfer.
+        for (name, previous) in previousTransfers { next[name]?.start(after: previous) }
+        // Clients waiting on a changed profile wait on its new configuration.
+        for (name, pending) in handedOver {
+            for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
+        }
+        return summary
     }
 
     /// Remembers a removed profile's runner until its transfer has ended.
@@ -127,7 +172,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 finished.append(runner.finished)
             }
             // The last writes and removals are done before the process exits.
-            finished.append(fileQueue.finish(on: loop))
+            finished.append(diskQueue.finish(on: loop))
             runners.removeAll()
             directory.replace([])
             let done = loop.makePromise(of: Void.self)

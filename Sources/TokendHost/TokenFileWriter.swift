@@ -2,7 +2,7 @@ import Glibc
 import TokendCore
 import TokendPlatform
 
-/// Writes and removes token files (SPEC §11) the careful way: relative to a
+/// Writes and removes token files (SPEC §11) and cache entries (SPEC §9) the careful way: relative to a
 /// descriptor of their directory, never following a symbolic link, and by
 /// atomic replacement (a temporary file in the same directory, `fsync`,
 /// `rename`, `fsync` of the directory), so that a reader sees the old file
@@ -12,6 +12,16 @@ public enum TokenFileWriter {
     /// Anything but a regular file at the path (a symbolic link planted by
     /// another user, a directory) is left alone and reported.
     public static func write(_ bytes: [UInt8], to sink: TokenFileSink) throws(HostError) {
+        try replace(sink, with: bytes)
+    }
+
+    /// Replaces the file at `path` with `bytes` (mode `mode`, group `group`
+    /// if given) by atomic replacement, as for a token file.
+    public static func replace(_ path: String, with bytes: [UInt8], mode: UInt32, group: UInt32? = nil) throws(HostError) {
+        try replace(TokenFileSink(path: path, mode: mode, group: group.map(NamedID.id)), with: bytes)
+    }
+
+    private static func replace(_ sink: TokenFileSink, with bytes: [UInt8]) throws(HostError) {
         let directory = try openDirectory(sink)
         defer { close(directory) }
         try checkReplaceable(sink, in: directory)
@@ -49,6 +59,11 @@ public enum TokenFileWriter {
         }
         renamed = true
         guard fsync(directory) == 0 else { throw HostError("cannot sync \(sink.directory): \(errnoText(errno))") }
+    }
+
+    /// Removes the file at `path` if it is a regular file; nothing there is fine.
+    public static func remove(_ path: String) throws(HostError) {
+        try remove(TokenFileSink(path: path))
     }
 
     /// Removes the file at `sink.path` if it is a regular file; nothing there is fine.

@@ -19,4 +19,17 @@ public enum BootClock {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`): `CLOCK_BOOTTIME`
+    /// instants compare only within one boot. "unknown" when unreadable, which
+    /// matches no other boot.
+    public static let bootID: String = {
+        let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "unknown" }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return "unknown" }
+        return String(decoding: buffer[..<n].filter { $0 != 10 }, as: UTF8.self)
+    }()
 }

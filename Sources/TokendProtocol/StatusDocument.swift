@@ -1,6 +1,6 @@
 /// The JSON of a `STATUS` answer (SPEC §5), in both directions: the daemon
 /// renders it, tokenctl reads it.
-/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors"}]}`
+/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors","source"}]}`
 public struct StatusDocument: Equatable, Sendable {
     /// One profile's entry.
     public struct Profile: Equatable, Sendable {
@@ -14,9 +14,11 @@ public struct StatusDocument: Equatable, Sendable {
         public var lastError: String?
         /// Token files that could not be written or removed (SPEC §11).
         public var fileErrors: [String]
+        /// Where the current token came from: `cache` or `idp`; nil without one (SPEC §9).
+        public var source: String?
 
         public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?,
-                    fileErrors: [String] = []) {
+                    fileErrors: [String] = [], source: String? = nil) {
             self.name = name
             self.state = state
             self.expiresIn = expiresIn
@@ -25,6 +27,7 @@ public struct StatusDocument: Equatable, Sendable {
             self.failures = failures
             self.lastError = lastError
             self.fileErrors = fileErrors
+            self.source = source
         }
 
         var json: JSONValue {
@@ -37,6 +40,7 @@ public struct StatusDocument: Equatable, Sendable {
                 ("failures", .int(failures)),
                 ("last_error", lastError.map { .string($0) } ?? .null),
                 ("file_errors", .array(fileErrors.map { .string($0) })),
+                ("source", source.map { .string($0) } ?? .null),
             ])
         }
     }
@@ -70,7 +74,8 @@ public struct StatusDocument: Equatable, Sendable {
             profiles.append(Profile(name: name, state: state, expiresIn: entry["expires_in"]?.intValue, renewIn: entry["renew_in"]?.intValue,
                                     fetches: entry["fetches"]?.intValue ?? 0, failures: entry["failures"]?.intValue ?? 0,
                                     lastError: entry["last_error"]?.stringValue,
-                                    fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? []))
+                                    fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                    source: entry["source"]?.stringValue))
         }
         return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
                               profiles: profiles)

@@ -63,7 +63,9 @@ public final class DaemonProcess: @unchecked Sendable {  // one thread at a time
         self.directory = directory ?? TestFiles.temporaryDirectory()
         socket = socketPath ?? self.directory + "/tokend.sock"
         let configPath = self.directory + "/tokend.toml"
-        try TestFiles.write(configPath, "socket = \"\(socket)\"\n" + config, mode: 0o600)
+        // The persistent cache goes to the test's directory unless the test says where.
+        let state = config.contains("state_dir") ? "" : "state_dir = \"\(self.directory)/state\"\n"
+        try TestFiles.write(configPath, "socket = \"\(socket)\"\n" + state + config, mode: 0o600)
         notify = NotifyListener(directory: self.directory)
         var environment = extraEnvironment
         environment["NOTIFY_SOCKET"] = notify.path

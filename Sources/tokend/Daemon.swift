@@ -81,7 +81,9 @@ final class Daemon {
         // at 64 pipelining connections; 2 loops: the same throughput, p99 4 ms).
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount / 2, 4)))
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let engine = TokenEngine(loop: engineGroup.next(), logger: logger)
+        let diskQueue = DiskQueue()
+        let engine = TokenEngine(loop: engineGroup.next(), logger: logger, diskQueue: diskQueue,
+                                 store: tokenStore(configuration, diskQueue))
         let context = ServerContext(engine: engine, idleTimeout: configuration.idleTimeout,
                                     maxConnections: configuration.maxConnections, logger: logger, userGroups: UserGroupCache())
         let socket = SocketService(configuration: configuration, group: clientGroup, context: context)
@@ -125,6 +127,19 @@ final class Daemon {
         try? await engineGroup.shutdownGracefully()
         await devMode?.stop()
         return status
+    }
+
+    /// The persistent cache (SPEC §9), or nil when it is off or its directory
+    /// is unfit (one warning; tokend serves without it).
+    private func tokenStore(_ configuration: Configuration, _ queue: DiskQueue) -> (any TokenStore)? {
+        guard let directory = configuration.stateDirectory else { return nil }
+        if let problem = StateDirectory.prepare(directory) {
+            logger.warning("the token cache is off for this run: \(problem)")
+            return nil
+        }
+        logger.info("token cache", metadata: ["directory": .string(directory),
+                                              "encrypted": .stringConvertible(configuration.cacheKey != nil)])
+        return FileTokenStore(directory: directory, key: configuration.cacheKey, queue: queue, logger: logger)
     }
 
     /// SIGHUP: a broken file is refused and the old configuration keeps running.

@@ -27,7 +27,8 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
         settings.clients = [TestIdP.Client(id: "demo", secret: secret)]
         settings.lifetime = lifetime
         let idp = try await TestIdP.start(settings: settings)
-        var configuration = Configuration(socketPath: directory + "/tokend.sock", socketMode: 0o600)
+        // No persistent cache: every run has a new embedded IdP and secret.
+        var configuration = Configuration(socketPath: directory + "/tokend.sock", socketMode: 0o600, stateDirectory: nil)
         configuration.profiles = [ProfileConfiguration(
             name: "demo", tokenURL: idp.tokenURL, clientID: "demo", clientSecret: Secret(secret),
             audience: "https://api.example.test", timeout: .seconds(5 as Int64))]

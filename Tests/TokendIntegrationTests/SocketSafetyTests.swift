@@ -41,7 +41,7 @@ import TestIdP
         let first = try DaemonProcess(config: "socket_mode = \"0600\"\n" + profileConfig("demo", url: idp.tokenURL), directory: dir)
         #expect(first.waitReady())
         let secondConfig = dir + "/second.toml"
-        try ("socket = \"\(first.socket)\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: secondConfig, atomically: true, encoding: .utf8)
+        try ("socket = \"\(first.socket)\"\nstate_dir = \"\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: secondConfig, atomically: true, encoding: .utf8)
         chmod(secondConfig, 0o644)
         let (status, _, errors) = try runTool("/usr/bin/timeout", ["--signal=KILL", "10", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                                                    productsDirectory + "/tokend", "--config", secondConfig])
@@ -73,7 +73,7 @@ import TestIdP
             if r != 0 && errno == EAGAIN { break }
         }
         let config = dir + "/tokend.toml"
-        try ("socket = \"\(path)\"\n" + profileConfig("demo", url: "http://127.0.0.1:9/token")).write(toFile: config, atomically: true, encoding: .utf8)
+        try ("socket = \"\(path)\"\nstate_dir = \"\"\n" + profileConfig("demo", url: "http://127.0.0.1:9/token")).write(toFile: config, atomically: true, encoding: .utf8)
         let (status, _, errors) = try runTool("/usr/bin/timeout", ["--signal=KILL", "10", productsDirectory + "/tokend", "--config", config])
         #expect(status == 1 && errors.contains("already running"), "\(status): \(errors)")
         #expect(mode(path) != nil, "the live socket was removed")

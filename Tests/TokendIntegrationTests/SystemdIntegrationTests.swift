@@ -109,7 +109,7 @@ import TokendSystemd
         let idp = try await TestIdP.start()
         let dir = temporaryDirectory()
         let socketPath = dir + "/activated.sock", configPath = dir + "/tokend.toml"
-        try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try ("socket = \"\(socketPath)\"\nstate_dir = \"\"\n" + profileConfig("demo", url: idp.tokenURL)).write(toFile: configPath, atomically: true, encoding: .utf8)
         chmod(configPath, 0o600)
         let notify = NotifyListener(directory: dir)
         // The activator gives its child a minimal environment: pass on the sanitizers' options.
@@ -145,7 +145,7 @@ import TokendSystemd
         }
         for round in 0..<12 {
             let socketPath = dir + "/activated-\(round).sock", configPath = dir + "/tokend-\(round).toml"
-            try ("socket = \"\(socketPath)\"\n" + profileConfig("demo", url: idp.tokenURL) + profileConfig("other", url: idp.tokenURL))
+            try ("socket = \"\(socketPath)\"\nstate_dir = \"\"\n" + profileConfig("demo", url: idp.tokenURL) + profileConfig("other", url: idp.tokenURL))
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             chmod(configPath, 0o600)
             let activated = try ChildProcess(activator, ["-l", socketPath] + sanitizerOptions
