@@ -152,6 +152,7 @@ let package = Package(
         .executableTarget(name: "fuzz-request-line", dependencies: ["FuzzReplay", "TokendProtocol"]),
         .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform", "TokendProtocol"]),
         .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
+        .executableTarget(name: "fuzz-cache-entry", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),

@@ -23,8 +23,8 @@ if ((${#need[@]})); then
 fi
 # Independent implementations the interoperability tests run against
 # (Authlib's OAuth 2.0 server on Flask), from PyPI.
-if ! python3 -c 'import authlib, flask' >/dev/null 2>&1; then
-    echo "installing from PyPI: authlib flask" >&2
-    python3 -m pip install --quiet --disable-pip-version-check authlib flask 2>/dev/null \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages authlib flask
+if ! python3 -c 'import authlib, flask, cryptography' >/dev/null 2>&1; then
+    echo "installing from PyPI: authlib flask cryptography" >&2
+    python3 -m pip install --quiet --disable-pip-version-check authlib flask cryptography 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages authlib flask cryptography
 fi

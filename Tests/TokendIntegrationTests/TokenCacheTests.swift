@@ -305,4 +305,38 @@ import TokendTesting
         #expect(idp.requests.count > rounds / 2)
         try await idp.shutdown()
     }
+
+    /// The sealing is standard AES-256-GCM: PyCA's `cryptography` opens what
+    /// tokend sealed, and tokend serves an entry that `cryptography` sealed.
+    @Test func sealedEntriesInteroperateWithAnIndependentAESGCM() async throws {
+        let idp = try await TestIdP.start()
+        let dir = temporaryDirectory()
+        let keyHex = String(repeating: "5a", count: 32)
+        try TestFiles.write(dir + "/key", keyHex + "\n", mode: 0o600)
+        let config = "cache_key_file = \"\(dir)/key\"\n" + profileConfig("api", url: idp.tokenURL)
+        let first = try DaemonProcess(config: config)
+        #expect(first.waitReady())
+        let token = try #require(tokenOf(try LineClient(path: first.socket).request("GET api")))
+        #expect(first.stop() == 0)
+        let script = repositoryRoot + "/tests/support/cache-entry.py"
+        let (opened, json, errors) = try runTool("/usr/bin/env", ["python3", script, "open", keyHex, entryPath(first.directory, "api"), "api"])
+        #expect(opened == 0, "\(errors)")
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect((object?["token"] as? [String: Any])?["access_token"] as? String == token)
+        // An entry sealed by cryptography, with a token the IdP never issued to this run.
+        var foreign = try #require(object)
+        var tokenObject = try #require(foreign["token"] as? [String: Any])
+        tokenObject["access_token"] = "sealed-by-python"
+        foreign["token"] = tokenObject
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: foreign), as: UTF8.self)
+        let fingerprint = try #require(foreign["fingerprint"] as? String)
+        let (sealed, entry, sealErrors) = try runTool("/usr/bin/env", ["python3", script, "seal", keyHex, "api", fingerprint, body])
+        #expect(sealed == 0, "\(sealErrors)")
+        try TestFiles.write(entryPath(first.directory, "api"), entry, mode: 0o600)
+        let second = try restart(config, in: first.directory)
+        #expect(tokenOf(try LineClient(path: second.socket).request("GET api")) == "sealed-by-python")
+        #expect(idp.requests.count == 1)
+        #expect(second.stop() == 0)
+        try await idp.shutdown()
+    }
 }
