@@ -4,7 +4,7 @@ import TokendProtocol
 /// are meant to use `status --json`; this table is for an operator's eyes, so
 /// long error messages are cut to keep one row per line.
 enum StatusTable {
-    static let headers = ["PROFILE", "STATE", "EXPIRES-IN", "RENEWS-IN", "FETCHES", "FAILURES", "LAST-ERROR"]
+    static let headers = ["PROFILE", "STATE", "SOURCE", "EXPIRES-IN", "RENEWS-IN", "FETCHES", "FAILURES", "LAST-ERROR"]
     /// Longest LAST-ERROR shown; the full text is in `status --json` and the log.
     static let maximumErrorLength = 60
 
@@ -15,6 +15,7 @@ enum StatusTable {
             rows.append([
                 profile.name,
                 profile.state,
+                profile.source ?? "-",
                 DurationText.render(profile.expiresIn),
                 DurationText.render(profile.renewIn),
                 String(profile.fetches),

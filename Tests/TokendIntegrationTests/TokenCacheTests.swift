@@ -50,6 +50,8 @@ import TokendTesting
         let after = try status(second, "api")
         #expect(after["source"] as? String == "cache")
         #expect(idp.requests.count == 1, "the restart asked the IdP again")
+        let (listed, table, _) = try tokenctl(["status"], socket: second.socket)
+        #expect(listed == 0 && table.contains("SOURCE") && table.contains(" cache "), "\(table)")
         // Renewal at its original moment: renew_in went down by the time that passed.
         let elapsed = Int((Clocks.monotonic() - statusAt) / 1_000_000_000)
         let expected = (before["renew_in"] as? Int ?? 0) - elapsed
