@@ -153,6 +153,7 @@ let package = Package(
         .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform", "TokendProtocol"]),
         .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
         .executableTarget(name: "fuzz-cache-entry", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
+        .executableTarget(name: "fuzz-private-key", dependencies: ["FuzzReplay", "TokendCrypto"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
@@ -167,7 +168,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
-        .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendPlatform"]),
+        .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform"]),
         .testTarget(
             name: "TokendIntegrationTests",
             dependencies: ["TokendCore", "TokendHTTP", "TokendPlatform", "TokendSystemd", "TestIdP", "TokendTesting"]

@@ -70,6 +70,48 @@ public enum SecretSource: Equatable, Sendable {
 public enum ClientAuthMethod: String, Sendable, CaseIterable {
     case clientSecretBasic = "client_secret_basic"
     case clientSecretPost = "client_secret_post"
+    /// RFC 7523: a JWT signed with the client's private key (SPEC §12).
+    case privateKeyJWT = "private_key_jwt"
+    /// RFC 7523: a JWT signed with the client secret (HS256).
+    case clientSecretJWT = "client_secret_jwt"
+
+    /// Whether the client authenticates with a signed assertion.
+    public var usesAssertion: Bool { self == .privateKeyJWT || self == .clientSecretJWT }
+}
+
+/// The PEM of a client assertion key, as read from its file or credential.
+/// Its descriptions never show it.
+public struct PrivateKeyPEM: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "<private key>" }
+    public var debugDescription: String { "<private key>" }
+}
+
+/// `private_key_jwt` and `client_secret_jwt` settings (SPEC §12).
+public struct ClientAssertionSettings: Equatable, Sendable {
+    /// Where the private key comes from (`private_key_jwt` only).
+    public var keySource: SecretSource?
+    /// The key, once the loader has read it.
+    public var key: PrivateKeyPEM?
+    /// The JWS `alg`; nil until the loader has chosen it from the key.
+    public var algorithm: String?
+    public var kid: String?
+    /// The `aud` claim; nil: the profile's `token_url`.
+    public var audience: String?
+    public var lifetime: TimeSpan
+
+    public static let defaultLifetime = TimeSpan.seconds(60 as Int64)
+
+    public init(keySource: SecretSource? = nil, key: PrivateKeyPEM? = nil, algorithm: String? = nil, kid: String? = nil,
+                audience: String? = nil, lifetime: TimeSpan = ClientAssertionSettings.defaultLifetime) {
+        self.keySource = keySource
+        self.key = key
+        self.algorithm = algorithm
+        self.kid = kid
+        self.audience = audience
+        self.lifetime = lifetime
+    }
 }
 
 /// One `[profile.NAME]` table, validated.
@@ -100,6 +142,8 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var access: AccessRule
     /// Token files (SPEC §11), in the order of the file.
     public var files: [TokenFileSink]
+    /// Signed client assertions (SPEC §12), with `private_key_jwt` and `client_secret_jwt`.
+    public var assertion: ClientAssertionSettings
 
     public init(name: String, tokenURL: String, clientID: String, clientSecret: Secret, secretSource: SecretSource = .inline,
                 audience: String? = nil, scope: String? = nil, extraParams: [FormField] = [],
@@ -107,7 +151,8 @@ public struct ProfileConfiguration: Equatable, Sendable {
                 retryMin: TimeSpan = .seconds(1 as Int64), retryMax: TimeSpan = .seconds(60 as Int64),
                 timeout: TimeSpan = .seconds(10 as Int64), caFile: String? = nil, clientCertFile: String? = nil,
                 clientKeyFile: String? = nil, defaultTTL: TimeSpan = .seconds(300 as Int64), prefetch: Bool = true, persist: Bool = true,
-                access: AccessRule = AccessRule(), files: [TokenFileSink] = []) {
+                access: AccessRule = AccessRule(), files: [TokenFileSink] = [],
+                assertion: ClientAssertionSettings = ClientAssertionSettings()) {
         self.name = name
         self.tokenURL = tokenURL
         self.clientID = clientID
@@ -130,6 +175,7 @@ public struct ProfileConfiguration: Equatable, Sendable {
         self.persist = persist
         self.access = access
         self.files = files
+        self.assertion = assertion
     }
 
     /// Whether `other` differs from this profile in its token files only: the

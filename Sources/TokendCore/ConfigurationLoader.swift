@@ -94,7 +94,7 @@ public enum ConfigurationLoader {
             let key = "profile.\(profile.name)"
             switch profile.secretSource {
             case .inline:
-                if let mode = inlineMode, mode & 0o044 != 0 {
+                if profile.authMethod != .privateKeyJWT, let mode = inlineMode, mode & 0o044 != 0 {
                     warnings.append("\(path): \(key).client_secret: the secret is inline and the file is readable by group or others (mode \(String(mode & 0o777, radix: 8))); use client_secret_file or client_secret_credential, or chmod 600 the file")
                 }
             case .file(let file):
@@ -116,6 +116,9 @@ public enum ConfigurationLoader {
                 } else {
                     fail("\(key).client_secret_credential", "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
                 }
+            }
+            if profile.authMethod.usesAssertion {
+                checkAssertion(&profile, key: key, host: host, fail: fail)
             }
             for name in profile.access.userNames {
                 if let uid = host.userID(named: name) { profile.access.uids.insert(uid) }
@@ -157,6 +160,49 @@ public enum ConfigurationLoader {
             warnings.append("\(path): no [profile.NAME] table: tokend will serve no token")
         }
         return LoadedConfiguration(configuration: configuration, warnings: warnings)
+    }
+
+    /// `private_key_jwt`/`client_secret_jwt`: reads the key (again on every
+    /// load, so a reload picks up a key replaced in place), checks that it
+    /// fits the algorithm, and signs one test assertion (SPEC §12). The
+    /// messages name the key and never its bytes.
+    static func checkAssertion(_ profile: inout ProfileConfiguration, key: String, host: some HostEnvironment,
+                               fail: (String, String) -> Void) {
+        var settingsKey = "\(key).client_assertion_key_file"
+        if profile.authMethod == .privateKeyJWT {
+            let file: String
+            switch profile.assertion.keySource {
+            case .file(let path):
+                file = path
+            case .credential(let name):
+                settingsKey = "\(key).client_assertion_key_credential"
+                guard let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty else {
+                    fail(settingsKey, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
+                    return
+                }
+                file = directory + "/" + name
+            case .inline, nil:
+                return  // the parser already said a key is needed
+            }
+            switch host.readFile(file, limit: 64 << 10) {
+            case .success(var bytes):
+                profile.assertion.key = PrivateKeyPEM(bytes)
+                for i in bytes.indices { bytes[i] = 0 }
+            case .failure(let e):
+                fail(settingsKey, "cannot read \(file): \(e.message)")
+                return
+            }
+        } else {
+            settingsKey = "\(key).auth_method"
+        }
+        do {
+            let signer = try AssertionSigner(profile)
+            profile.assertion.algorithm = signer.algorithm
+            _ = try signer.assertion(unixNow: 0, jti: AssertionSigner.randomJTI())
+        } catch {
+            let where_ = profile.assertion.algorithm != nil && error.description.contains("does not fit") ? "\(key).client_assertion_alg" : settingsKey
+            fail(where_, error.description)
+        }
     }
 
     /// A secret file's content less one trailing newline; empty is an error.

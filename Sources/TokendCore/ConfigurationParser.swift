@@ -13,7 +13,11 @@ public struct ConfigurationParser {
         "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
         "client_cert_file", "client_key_file", "default_ttl", "prefetch", "allow_uids", "allow_users", "allow_gids", "allow_groups",
         "file", "persist",
+        "client_assertion_key_file", "client_assertion_key_credential", "client_assertion_alg", "client_assertion_kid",
+        "client_assertion_audience", "client_assertion_lifetime",
     ]
+    /// The JWS algorithms of `client_assertion_alg` (SPEC §12).
+    public static let assertionAlgorithms = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
     public static let fileKeys = ["path", "format", "mode", "group"]
     /// Form parameters that tokend sets itself and `extra_params` may not override.
     public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope"]
@@ -232,6 +236,49 @@ public struct ConfigurationParser {
         }
     }
 
+    /// The `client_assertion_*` keys (SPEC §12), checked against `auth_method`.
+    mutating func assertion(_ table: TOMLTable, _ path: [String], method: ClientAuthMethod) -> ClientAssertionSettings {
+        var settings = ClientAssertionSettings()
+        let keys = ["client_assertion_key_file", "client_assertion_key_credential", "client_assertion_alg", "client_assertion_kid",
+                    "client_assertion_audience", "client_assertion_lifetime"].filter { table[$0] != nil }
+        guard method.usesAssertion else {
+            for key in keys { fail(path + [key], "needs auth_method = \"private_key_jwt\" or \"client_secret_jwt\"") }
+            return settings
+        }
+        let keySources = ["client_assertion_key_file", "client_assertion_key_credential"].filter { table[$0] != nil }
+        if method == .clientSecretJWT {
+            for key in keySources { fail(path + [key], "is not used with auth_method = \"client_secret_jwt\" (the client secret signs)") }
+        } else if keySources.count > 1 {
+            fail(path + [keySources[1]], "only one of client_assertion_key_file and client_assertion_key_credential may be set")
+        } else if keySources.isEmpty {
+            fail(path + ["auth_method"], "private_key_jwt needs client_assertion_key_file or client_assertion_key_credential")
+        } else if let file = nonEmptyString(table, "client_assertion_key_file", path) {
+            if !file.hasPrefix("/") { fail(path + ["client_assertion_key_file"], "must be an absolute path") }
+            settings.keySource = .file(file)
+        } else if let credential = nonEmptyString(table, "client_assertion_key_credential", path) {
+            if credential.contains("/") || credential == "." || credential == ".." {
+                fail(path + ["client_assertion_key_credential"], "must be a credential name, not a path")
+            }
+            settings.keySource = .credential(credential)
+        }
+        if let alg = string(table, "client_assertion_alg", path) {
+            if !Self.assertionAlgorithms.contains(alg) {
+                fail(path + ["client_assertion_alg"], "must be one of \(Self.assertionAlgorithms.joined(separator: ", ")), not \"\(alg)\"")
+            } else if method == .clientSecretJWT, alg != "HS256" {
+                fail(path + ["client_assertion_alg"], "client_secret_jwt signs with HS256 only")
+            } else if method == .privateKeyJWT, alg == "HS256" {
+                fail(path + ["client_assertion_alg"], "HS256 signs with a shared secret: use auth_method = \"client_secret_jwt\"")
+            } else {
+                settings.algorithm = alg
+            }
+        }
+        if method == .clientSecretJWT { settings.algorithm = "HS256" }
+        settings.kid = nonEmptyString(table, "client_assertion_kid", path)
+        settings.audience = nonEmptyString(table, "client_assertion_audience", path)
+        if let t = duration(table, "client_assertion_lifetime", path, in: DurationRange.assertionLifetime) { settings.lifetime = t }
+        return settings
+    }
+
     /// `[[profile.NAME.file]]` tables (SPEC §11).
     mutating func files(_ table: TOMLTable, _ path: [String]) -> [TokenFileSink] {
         guard let value = table["file"] else { return [] }
@@ -288,10 +335,18 @@ public struct ConfigurationParser {
         let clientID = nonEmptyString(table, "client_id", path)
         if table["client_id"] == nil { fail(path + ["client_id"], "is required") }
 
+        var authMethod = ClientAuthMethod.clientSecretBasic
+        if let method = string(table, "auth_method", path) {
+            if let m = ClientAuthMethod(rawValue: method) { authMethod = m }
+            else { fail(path + ["auth_method"], "must be one of \(ClientAuthMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \"\(method)\"") }
+        }
         let secretKeys = ["client_secret", "client_secret_file", "client_secret_credential"].filter { table[$0] != nil }
         var secret = Secret("")
         var source = SecretSource.inline
-        if secretKeys.count > 1 {
+        if authMethod == .privateKeyJWT {
+            // The key signs: no shared secret is sent or needed.
+            for key in secretKeys { fail(path + [key], "is not used with auth_method = \"private_key_jwt\" (the private key signs); remove it") }
+        } else if secretKeys.count > 1 {
             fail(path + [secretKeys[1]], "only one of client_secret, client_secret_file and client_secret_credential may be set (found \(secretKeys.joined(separator: " and ")))")
         } else if secretKeys.isEmpty {
             fail(path, "one of client_secret, client_secret_file or client_secret_credential is required")
@@ -308,6 +363,8 @@ public struct ConfigurationParser {
         }
 
         var profile = ProfileConfiguration(name: name, tokenURL: tokenURL ?? "", clientID: clientID ?? "", clientSecret: secret, secretSource: source)
+        profile.authMethod = authMethod
+        profile.assertion = assertion(table, path, method: authMethod)
         profile.audience = nonEmptyString(table, "audience", path)
         if let value = table["scope"] {
             if let s = value.string {
@@ -334,10 +391,6 @@ public struct ConfigurationParser {
             } else {
                 fail(path + ["extra_params"], "must be a table of strings, like { resource = \"https://api.example\" }")
             }
-        }
-        if let method = string(table, "auth_method", path) {
-            if let m = ClientAuthMethod(rawValue: method) { profile.authMethod = m }
-            else { fail(path + ["auth_method"], "must be \"client_secret_basic\" or \"client_secret_post\", not \"\(method)\"") }
         }
         if let r = number(table, "renew_at", path) {
             if r > 0, r < 1 { profile.renewAt = r } else { fail(path + ["renew_at"], "must be between 0 and 1 (exclusive), not \(r)") }

@@ -57,6 +57,7 @@ public enum DurationRange {
     public static let retry = TimeSpan.milliseconds(10)...TimeSpan.seconds(86_400 as Int64)
     public static let timeout = TimeSpan.milliseconds(100)...TimeSpan.seconds(3600 as Int64)
     public static let defaultTTL = TimeSpan.seconds(1 as Int64)...maximumTokenLifetime
+    public static let assertionLifetime = TimeSpan.seconds(10 as Int64)...TimeSpan.seconds(300 as Int64)
 
     /// "from 100ms to 1d"-style words for error messages.
     public static func describe(_ range: ClosedRange<TimeSpan>) -> String {

@@ -17,7 +17,9 @@ public struct TokenRequest: Equatable, Sendable {
         a.url == b.url && a.body == b.body && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
     }
 
-    public init(profile: ProfileConfiguration, userAgent: String) {
+    /// - Parameter assertion: the signed client assertion of this request,
+    ///   for `private_key_jwt` and `client_secret_jwt` (a new one each time).
+    public init(profile: ProfileConfiguration, userAgent: String, assertion: String? = nil) {
         url = profile.tokenURL
         var fields = [FormField("grant_type", "client_credentials")]
         headers = [
@@ -36,6 +38,12 @@ public struct TokenRequest: Equatable, Sendable {
         case .clientSecretPost:
             fields.append(FormField("client_id", profile.clientID))
             fields.append(FormField("client_secret", profile.clientSecret.value))
+        case .privateKeyJWT, .clientSecretJWT:
+            fields.append(FormField("client_id", profile.clientID))
+            fields.append(FormField("client_assertion_type", ClientAssertion.assertionType))
+            fields.append(FormField("client_assertion", assertion ?? ""))
+            // A credential for its lifetime: never quoted from an error page either.
+            if let assertion { secretForms.append(assertion) }
         }
         if let audience = profile.audience { fields.append(FormField("audience", audience)) }
         if let scope = profile.scope { fields.append(FormField("scope", scope)) }

@@ -24,6 +24,8 @@ public struct FetchReport: Sendable {
 public final class TokenEndpointClient: Sendable {
     public let profile: ProfileConfiguration
     private let request: TokenRequest
+    /// `private_key_jwt`/`client_secret_jwt`: makes each request's assertion.
+    private let signer: Result<AssertionSigner, AssertionSigner.Failure>?
     private let options: TransferOptions
     private let pool: NIOThreadPool
     private let transfer: NIOLockedValueBox<CurlTransfer>
@@ -35,6 +37,11 @@ public final class TokenEndpointClient: Sendable {
     public init(profile: ProfileConfiguration) {
         self.profile = profile
         self.request = TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent)
+        if profile.authMethod.usesAssertion {
+            do throws(AssertionSigner.Failure) { signer = .success(try AssertionSigner(profile)) } catch { signer = .failure(error) }
+        } else {
+            signer = nil
+        }
         self.options = TransferOptions(timeout: profile.timeout, caFile: profile.caFile,
                                        clientCertFile: profile.clientCertFile, clientKeyFile: profile.clientKeyFile,
                                        direct: TokenURL.isLoopbackURL(profile.tokenURL))
@@ -47,15 +54,26 @@ public final class TokenEndpointClient: Sendable {
 
     /// Sends one token request; the future completes on `eventLoop`.
     public func fetch(on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport> {
-        let request = self.request, options = self.options, profile = self.profile, transfer = self.transfer
-        return pool.runIfActive(eventLoop: eventLoop) {
-            let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
-            return TokenEndpointClient.interpret(outcome, profile: profile, request: request)
-        }
+        pool.runIfActive(eventLoop: eventLoop) { [self] in fetchNow() }
     }
 
     /// Blocking variant for tests and tools.
     public func fetchNow() -> FetchReport {
+        let request: TokenRequest
+        switch signer {
+        case nil:
+            request = self.request
+        case .failure(let failure):
+            return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(failure)")))
+        case .success(let signer):
+            // A new assertion, with a new jti, for every request (SPEC §12).
+            do {
+                let assertion = try signer.assertion(unixNow: Int64(BootClock.unixTime()), jti: AssertionSigner.randomJTI())
+                request = TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent, assertion: assertion)
+            } catch {
+                return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(error)")))
+            }
+        }
         let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
         return TokenEndpointClient.interpret(outcome, profile: profile, request: request)
     }

@@ -2,11 +2,16 @@
 """An independent OAuth 2.0 token endpoint for tokend's interoperability tests:
 Authlib's AuthorizationServer (https://authlib.org) on Flask, not tokend's code.
 
-usage: authlib-idp.py CLIENTS_JSON
+usage: authlib-idp.py CLIENTS_JSON [CLOCK_OFFSET_SECONDS]
 
 CLIENTS_JSON is a file holding a list of clients:
   [{"client_id": "...", "client_secret": "...", "auth_method": "client_secret_basic"}, ...]
-auth_method is client_secret_basic or client_secret_post.
+auth_method is client_secret_basic, client_secret_post, client_secret_jwt or
+private_key_jwt (RFC 7523); the last names its public key as "public_key"
+(PEM) and "key_type" (RSA, EC or OKP). Client assertions are verified by
+Authlib's JWTBearerClientAssertion with joserfc: signature, iss = sub, aud =
+the token URL, exp (leeway 0), and a jti seen once. CLOCK_OFFSET_SECONDS
+shifts the server's clock (to test expired assertions).
 
 Serves POST /token (client-credentials grant) on 127.0.0.1 at a free port,
 printed on stdout as the first line; every token request is logged on stderr
@@ -16,8 +21,20 @@ credentials with plain percent-decoding (urllib.parse.unquote: "+" stays
 """
 import json
 import sys
+import threading
+import time
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
+LOG_LOCK = threading.Lock()
+
+# The server's clock, shifted before joserfc reads it.
+_OFFSET = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+_real_time = time.time
+time.time = lambda: _real_time() + _OFFSET
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer  # noqa: E402
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion  # noqa: E402
+from joserfc import jwt as jose_jwt  # noqa: E402
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey  # noqa: E402
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from flask import Flask, request
 from werkzeug.serving import make_server
@@ -43,6 +60,8 @@ class Client(ClientMixin):
         return client_secret == self.entry.get("client_secret")
 
     def check_endpoint_auth_method(self, method, endpoint):
+        if method == Assertion.CLIENT_AUTH_METHOD:
+            return self.entry["auth_method"] in ("private_key_jwt", "client_secret_jwt")
         return method == self.entry["auth_method"]
 
     def check_response_type(self, response_type):
@@ -53,7 +72,43 @@ class Client(ClientMixin):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "client_assertion_jwt"]
+
+
+class Assertion(JWTBearerClientAssertion):
+    """RFC 7523 client authentication, as Authlib verifies it."""
+
+    ALGORITHMS = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
+    token_url = None
+    seen = set()
+
+    def get_audiences(self):
+        return [Assertion.token_url]
+
+    def validate_jti(self, claims, jti):
+        key = (claims["sub"], jti)
+        if key in Assertion.seen:
+            return False
+        Assertion.seen.add(key)
+        return True
+
+    def resolve_client_public_key(self, client):
+        entry = client.entry
+        if entry["auth_method"] == "client_secret_jwt":
+            return OctKey.import_key(entry["client_secret"])
+        kind = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[entry["key_type"]]
+        return kind.import_key(entry["public_key"])
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        # joserfc accepts only its "recommended" algorithms unless told: name all six.
+        from authlib.oauth2.rfc6749 import InvalidClientError
+        from joserfc.errors import JoseError
+        try:
+            token = jose_jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS)
+        except JoseError as e:
+            raise InvalidClientError(description=e.description) from e
+        self.verify_claims(token.claims)
+        return token.claims
 
 
 def main():
@@ -63,17 +118,24 @@ def main():
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": 3600}
     server = AuthorizationServer(app, query_client=clients.get, save_token=lambda token, req: None)
     server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method(Assertion.CLIENT_AUTH_METHOD, Assertion(leeway=0))
 
     @app.route("/token", methods=["POST"])
     def token():
         response = server.create_token_response()
         body = response.get_json(silent=True) or {}
-        record = {"ok": response.status_code == 200, "error": body.get("error"), "form": dict(request.form)}
+        record = {"ok": response.status_code == 200, "error": body.get("error"), "description": body.get("error_description"),
+                  "form": dict(request.form)}
         record["form"].pop("client_secret", None)
-        print(json.dumps(record), file=sys.stderr, flush=True)
+        # One write per line under a lock: requests are served on several
+        # threads, and print() writes the text and its newline separately.
+        with LOG_LOCK:
+            sys.stderr.write(json.dumps(record) + "\n")
+            sys.stderr.flush()
         return response
 
     http = make_server("127.0.0.1", 0, app, threaded=True)
+    Assertion.token_url = f"http://127.0.0.1:{http.server_port}/token"
     print(http.server_port, flush=True)
     http.serve_forever()
 
