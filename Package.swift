@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // libcurl as a system library, and typed wrappers for its variadic calls.
@@ -58,6 +60,13 @@ let package = Package(
             ]
         ),
 
+        // The series tokend exports (SPEC §10), through swift-metrics' API:
+        // the engine and the server count, a backend (Prometheus) collects.
+        .target(
+            name: "TokendTelemetry",
+            dependencies: ["TokendCore", "TokendPlatform", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
+
         // I/O edges.
         // The host as the configuration loader sees it: files, environment,
         // the user database (what `tokend --check` needs, without the engine).
@@ -75,7 +84,7 @@ let package = Package(
         .target(
             name: "TokendEngine",
             dependencies: [
-                "TokendCore", "TokendCrypto", "TokendHTTP", "TokendHost", "TokendPlatform", "TokendProtocol",
+                "TokendCore", "TokendCrypto", "TokendHTTP", "TokendHost", "TokendPlatform", "TokendProtocol", "TokendTelemetry",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -86,11 +95,24 @@ let package = Package(
         .target(
             name: "TokendServer",
             dependencies: [
-                "TokendProtocol", "TokendCore", "TokendEngine", "TokendPlatform",
+                "TokendProtocol", "TokendCore", "TokendEngine", "TokendPlatform", "TokendTelemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `metrics_listen` (SPEC §10): the HTTP endpoint and the Prometheus backend.
+        .target(
+            name: "TokendMetrics",
+            dependencies: [
+                "TokendCore", "TokendEngine", "TokendPlatform", "TokendProtocol", "TokendServer", "TokendTelemetry",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(
@@ -117,12 +139,13 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendEngine", "TokendHost", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP",
+                "TokendCore", "TokendHTTP", "TokendEngine", "TokendHost", "TokendMetrics", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP",
                 "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(

@@ -9,6 +9,7 @@ command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
@@ -23,8 +24,8 @@ if ((${#need[@]})); then
 fi
 # Independent implementations the interoperability tests run against
 # (Authlib's OAuth 2.0 server on Flask), from PyPI.
-if ! python3 -c 'import authlib, flask, cryptography' >/dev/null 2>&1; then
-    echo "installing from PyPI: authlib flask cryptography" >&2
-    python3 -m pip install --quiet --disable-pip-version-check authlib flask cryptography 2>/dev/null \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages authlib flask cryptography
+if ! python3 -c 'import authlib, flask, cryptography, prometheus_client' >/dev/null 2>&1; then
+    echo "installing from PyPI: authlib flask cryptography prometheus_client" >&2
+    python3 -m pip install --quiet --disable-pip-version-check authlib flask cryptography prometheus_client 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages authlib flask cryptography prometheus_client
 fi

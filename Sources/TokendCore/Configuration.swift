@@ -16,6 +16,8 @@ public struct Configuration: Equatable, Sendable {
     public var cacheKeySource: SecretSource?
     /// The 32-byte AES-256-GCM key, once the loader has read it.
     public var cacheKey: CacheKey?
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (SPEC §10); nil: nowhere.
+    public var metricsListen: MetricsAddress?
     /// Profiles sorted by name.
     public var profiles: [ProfileConfiguration]
 

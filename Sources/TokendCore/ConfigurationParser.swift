@@ -7,7 +7,7 @@ import TokendProtocol
 /// Every problem is collected, so one run of `tokend --check` shows them all.
 public struct ConfigurationParser {
     public static let topLevelKeys = ["socket", "socket_mode", "socket_group", "log_level", "max_connections", "idle_timeout",
-                                       "state_dir", "cache_key_file", "cache_key_credential", "profile"]
+                                       "state_dir", "cache_key_file", "cache_key_credential", "metrics_listen", "profile"]
     public static let profileKeys = [
         "token_url", "client_id", "client_secret", "client_secret_file", "client_secret_credential", "audience", "scope",
         "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
@@ -182,6 +182,12 @@ public struct ConfigurationParser {
             if directory.isEmpty { config.stateDirectory = nil }
             else if let problem = TokenFileSink.pathProblem(directory) { fail(["state_dir"], problem + " (or \"\" to turn the cache off)") }
             else { config.stateDirectory = directory }
+        }
+        if let listen = string(root, "metrics_listen", []) {
+            switch MetricsAddress.parse(listen) {
+            case .success(let address): config.metricsListen = address
+            case .failure(let why): fail(["metrics_listen"], why.message)
+            }
         }
         let keyKeys = ["cache_key_file", "cache_key_credential"].filter { root[$0] != nil }
         if keyKeys.count > 1 {

@@ -23,6 +23,7 @@ public struct ReloadPlan: Equatable, Sendable {
         keep("max_connections", \.maxConnections)
         keep("idle_timeout", \.idleTimeout)
         keep("state_dir", \.stateDirectory)
+        keep("metrics_listen", \.metricsListen)
         keep("cache_key_file/cache_key_credential", \.cacheKey)
         configuration = next
         restartKeys = keys

@@ -135,7 +135,8 @@ public struct RenewalMachine {
         fetchInFlight = false
         var outcome = result
         if case .success(let issued) = result, sentAt + issued.lifetime - now < HeldToken.minimumServableLifetime {
-            outcome = .failure(FetchFailure("the IdP issued a token that expired before it could be served (lifetime \(issued.lifetime))"))
+            outcome = .failure(FetchFailure("the IdP issued a token that expired before it could be served (lifetime \(issued.lifetime))",
+                                            kind: .invalidResponse))
         }
         switch outcome {
         case .success(let issued):

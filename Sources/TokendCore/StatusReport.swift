@@ -14,6 +14,13 @@ public struct ProfileStatus: Equatable, Sendable {
     public var fileErrors: [String] = []
     /// Where the current token came from: "cache" or "idp"; nil without one.
     public var source: String?
+    /// Seconds until the next attempt while a retry is pending, else 0 (SPEC §10).
+    public var backoffSeconds: Double = 0
+    /// Whether it fetches at start (`prefetch`), and whether it was ever asked.
+    public var prefetch = true
+    public var everAsked = false
+    /// The IdP's limits from its last token response (SPEC §10).
+    public var idpLimits: IdPLimits?
 
     public init(name: String, machine: RenewalMachine, now: Instant) {
         self.name = name
@@ -30,12 +37,25 @@ public struct ProfileStatus: Equatable, Sendable {
         fetches = machine.fetches
         failures = machine.failures
         lastError = machine.lastError
+        if machine.consecutiveFailures > 0, !machine.fetchInFlight, let next = machine.nextAttempt {
+            backoffSeconds = Swift.max(0, (next - now).seconds)
+        }
+        everAsked = machine.fetches > 0 || machine.failures > 0 || machine.fetchInFlight
+    }
+
+    /// Why the profile is not ready (SPEC §10 `/readyz`), or nil when it is:
+    /// a profile that prefetches, or was asked for, needs a valid token.
+    public var notReadyReason: String? {
+        guard expiresIn == nil else { return nil }
+        guard prefetch || everAsked else { return nil }
+        return lastError ?? "pending"
     }
 
     /// Its entry in the `STATUS` document.
     public var document: StatusDocument.Profile {
         StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
-                               fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors, source: source)
+                               fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors, source: source,
+                               idpLimits: idpLimits?.json)
     }
 }
 

@@ -20,12 +20,26 @@ public struct IssuedToken: Equatable, Sendable {
 /// Why a token request failed, in words fit for a log line and an `ERR`
 /// answer, plus how long the IdP asked us to wait.
 public struct FetchFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What went wrong, as `tokend_token_requests_total{outcome}` counts it (SPEC §10).
+    public enum Kind: String, Sendable {
+        /// The IdP answered an OAuth error (`invalid_client`, ...).
+        case oauthError = "oauth_error"
+        /// An HTTP error status without an OAuth error body.
+        case httpError = "http_error"
+        /// No answer: connection, TLS, timeout (and a request that could not be made).
+        case transportError = "transport_error"
+        /// A 200 whose body is not a usable token response.
+        case invalidResponse = "invalid_response"
+    }
+
     public var message: String
     public var retryAfter: TimeSpan?
+    public var kind: Kind
 
-    public init(_ message: String, retryAfter: TimeSpan? = nil) {
+    public init(_ message: String, retryAfter: TimeSpan? = nil, kind: Kind = .transportError) {
         self.message = message
         self.retryAfter = retryAfter
+        self.kind = kind
     }
 
     public var description: String { message }

@@ -27,21 +27,22 @@ public enum TokenResponseParser {
         // (a gateway's 201, an error object beside a token): describe it.
         if mentionsAccessToken(body) {
             let what = status == 200 ? "invalid token response" : "HTTP \(status)"
-            return .failure(FetchFailure("\(what): the body holds an access_token but is not a token response (not quoted)", retryAfter: wait))
+            return .failure(FetchFailure("\(what): the body holds an access_token but is not a token response (not quoted)", retryAfter: wait,
+                                         kind: status == 200 ? .invalidResponse : .httpError))
         }
         if let json, let error = json["error"]?.stringValue {
             var message = error
             if let description = json["error_description"]?.stringValue, !description.isEmpty {
                 message += ": " + description
             }
-            return .failure(FetchFailure(quotable(message, redact), retryAfter: wait))
+            return .failure(FetchFailure(quotable(message, redact), retryAfter: wait, kind: .oauthError))
         }
         if status == 200 {
             let reason = json == nil ? "the body is not valid JSON" : "the body is not a JSON object"
-            return .failure(FetchFailure("invalid token response: \(reason)"))
+            return .failure(FetchFailure("invalid token response: \(reason)", kind: .invalidResponse))
         }
         let snippet = quotable(String(decoding: body, as: UTF8.self), redact)
-        return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait))
+        return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait, kind: .httpError))
     }
 
     /// The most of an IdP's text that an error message may quote: the
@@ -72,15 +73,15 @@ public enum TokenResponseParser {
 
     static func success(_ json: JSONValue, defaultTTL: TimeSpan, unixTime: Double) -> Result<IssuedToken, FetchFailure> {
         guard let token = json["access_token"]?.stringValue else {
-            return .failure(FetchFailure("invalid token response: no string access_token"))
+            return .failure(FetchFailure("invalid token response: no string access_token", kind: .invalidResponse))
         }
         guard !token.isEmpty, token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            return .failure(FetchFailure("invalid token response: access_token is empty or has characters outside printable ASCII"))
+            return .failure(FetchFailure("invalid token response: access_token is empty or has characters outside printable ASCII", kind: .invalidResponse))
         }
         var type = "Bearer"
         if let value = json["token_type"], !value.isNull {
             guard let raw = value.stringValue, !raw.isEmpty, raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-                return .failure(FetchFailure("invalid token response: token_type is not a word"))
+                return .failure(FetchFailure("invalid token response: token_type is not a word", kind: .invalidResponse))
             }
             switch raw.lowercased() {
             case "bearer": type = "Bearer"
@@ -93,7 +94,7 @@ public enum TokenResponseParser {
         case .some(.some(let s)):
             lifetime = .seconds(s)
         case .some(.none):
-            return .failure(FetchFailure("invalid token response: expires_in is not a number"))
+            return .failure(FetchFailure("invalid token response: expires_in is not a number", kind: .invalidResponse))
         case .none:
             if let exp = jwtExpiry(token) {
                 lifetime = .seconds(exp - unixTime)
@@ -102,7 +103,7 @@ public enum TokenResponseParser {
             }
         }
         guard lifetime > .zero else {
-            return .failure(FetchFailure("invalid token response: token lifetime is zero or less"))
+            return .failure(FetchFailure("invalid token response: token lifetime is zero or less", kind: .invalidResponse))
         }
         lifetime = min(lifetime, maximumTokenLifetime)
         var refreshIn: TimeSpan?

@@ -3,6 +3,7 @@ import NIOCore
 import TokendCore
 import TokendHTTP
 import TokendPlatform
+import TokendTelemetry
 
 /// Runs one profile's `RenewalMachine` on the engine's event loop: carries
 /// out its actions (timers, token requests, publishing, answering waiters)
@@ -20,7 +21,13 @@ final class ProfileRunner {
     private let store: (any TokenStore)?
     /// What the store held at creation, placed on the clock at `start`.
     private var cached: CacheEntry?
+    /// Whether the store held an entry that could not be used.
+    private let loadProblem: Bool
     private let fingerprint: String
+    /// The IdP's limits from the last token response, and until when each
+    /// limit's low-remaining warning stays quiet (SPEC §10).
+    private var limits: IdPLimits?
+    private var limitWarnedUntil: [String: Instant] = [:]
     private var waiters: [WaiterID: PendingDemand] = [:]
     private var nextWaiter: UInt64 = 0
     private var wakeTarget: Instant?
@@ -41,7 +48,7 @@ final class ProfileRunner {
     static let longestSleep = TimeSpan.seconds(30 as Int64)
 
     init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, diskQueue: DiskQueue,
-         store: (any TokenStore)? = nil, cached: CacheEntry? = nil) {
+         store: (any TokenStore)? = nil, cached: CacheEntry? = nil, loadProblem: Bool = false) {
         self.configuration = configuration
         self.loop = loop
         self.client = TokenEndpointClient(profile: configuration)
@@ -51,6 +58,7 @@ final class ProfileRunner {
         self.files = FileDelivery(sinks: configuration.files, queue: diskQueue, loop: loop, logger: logger)
         self.store = configuration.persist ? store : nil
         self.cached = cached
+        self.loadProblem = loadProblem
         self.fingerprint = configuration.cacheFingerprint
         self.machine = RenewalMachine(policy: RenewalPolicy(configuration))
         self.handle = ProfileHandle(name: configuration.name, access: configuration.access, slot: TokenSlot())
@@ -64,6 +72,16 @@ final class ProfileRunner {
         let now = BootClock.now()
         let restored = cached?.restored(now: now, unixNow: BootClock.unixTime(), bootID: BootClock.bootID,
                                         policy: machine.policy, renewalUnit: Double.random(in: 0..<1))
+        if store != nil {
+            // hit: a token served; expired: one was there, too old (or from the
+            // future); invalid: an entry that could not be used; miss: no token.
+            let result: String
+            if restored?.token != nil { result = "hit" }
+            else if cached?.token != nil { result = "expired" }
+            else if loadProblem { result = "invalid" }
+            else { result = "miss" }
+            Telemetry.cacheLoad(profile: configuration.name, result: result)
+        }
         cached = nil
         if let restored {
             if let held = restored.token {
@@ -154,6 +172,8 @@ final class ProfileRunner {
     func status(now: Instant) -> ProfileStatus {
         var status = ProfileStatus(name: configuration.name, machine: machine, now: now)
         status.fileErrors = files.errors.keys.sorted().compactMap { files.errors[$0] }
+        status.prefetch = configuration.prefetch
+        status.idpLimits = limits
         return status
     }
 
@@ -215,8 +235,32 @@ final class ProfileRunner {
         case .failure(let error):
             report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
         }
-        run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: BootClock.now()))
+        let now = BootClock.now()
+        let outcome: String
+        switch report.result {
+        case .success: outcome = "success"
+        case .failure(let failure): outcome = failure.kind.rawValue
+        }
+        Telemetry.tokenRequest(profile: configuration.name, outcome: outcome, duration: now - report.sentAt)
+        record(report.limits, now: now)
+        run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now))
         persist()
+    }
+
+    /// Each token response replaces the IdP's limits (none clears them); a
+    /// limit with under 10 % left is a warning once per window (its reset, or an hour).
+    private func record(_ next: IdPLimits?, now: Instant) {
+        limits = next
+        Telemetry.rateLimit(profile: configuration.name, limit: next?.rateLimit, remaining: next?.rateRemaining)
+        for window in next?.windows ?? [] where window.limit > 0 && window.remaining * 10 < window.limit {
+            if let quiet = limitWarnedUntil[window.name], now < quiet { continue }
+            let length = window.reset.map { TimeSpan.seconds(Int64(max(1, min($0, 31 * 86_400)))) } ?? .seconds(3600 as Int64)
+            limitWarnedUntil[window.name] = now + length
+            logger.warning("the IdP's \(window.name) is nearly used up", metadata: [
+                "remaining": .stringConvertible(window.remaining), "limit": .stringConvertible(window.limit),
+                "reset_in": .string(window.reset.map { "\($0)s" } ?? "unknown"),
+            ])
+        }
     }
 
     /// Records the token and back-off in the store, after every request (SPEC §9).

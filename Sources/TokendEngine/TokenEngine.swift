@@ -3,6 +3,7 @@ import NIOCore
 import TokendCore
 import TokendHTTP
 import TokendPlatform
+import TokendTelemetry
 
 /// Keeps every profile's token renewed (SPEC §4) and answers the clients
 /// that must wait for one. All renewal work happens on one event loop of its
@@ -44,33 +45,41 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 loadEntry(profile).map { (profile.name, $0) }
             }
             return EventLoopFuture.whenAllSucceed(loads, on: loop).map { [self] pairs in
-                install(profiles, cached: Dictionary(pairs, uniquingKeysWith: { first, _ in first }).compactMapValues { $0 })
+                let loaded = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+                return install(profiles, cached: loaded.compactMapValues(\.entry),
+                               problems: Set(loaded.filter { $0.value.problem }.keys))
             }
         }
     }
 
+    /// What a load gave: an entry, or whether one was there and unusable.
+    private struct Loaded: Sendable {
+        var entry: CacheEntry?
+        var problem = false
+    }
+
     /// What the store holds for `profile`, within `storeDeadline`; problems are one warning.
-    private func loadEntry(_ profile: ProfileConfiguration) -> EventLoopFuture<CacheEntry?> {
-        guard let store else { return loop.makeSucceededFuture(nil) }
-        let promise = loop.makePromise(of: CacheEntry?.self)
+    private func loadEntry(_ profile: ProfileConfiguration) -> EventLoopFuture<Loaded> {
+        guard let store else { return loop.makeSucceededFuture(Loaded()) }
+        let promise = loop.makePromise(of: Loaded.self)
         let timer = loop.scheduleTask(in: Self.storeDeadline) { [logger] in
             logger.warning("the token cache did not answer in time; starting without it", metadata: ["profile": .string(profile.name)])
-            promise.succeed(nil)
+            promise.succeed(Loaded(problem: true))
         }
         store.load(profile: profile.name, fingerprint: profile.cacheFingerprint, on: loop).whenSuccess { [logger] outcome in
             timer.cancel()
             switch outcome {
-            case .found(let entry): promise.succeed(entry)
-            case .nothing: promise.succeed(nil)
+            case .found(let entry): promise.succeed(Loaded(entry: entry))
+            case .nothing: promise.succeed(Loaded())
             case .unusable(let why):
                 logger.warning("cache entry not used", metadata: ["profile": .string(profile.name), "reason": .string(why)])
-                promise.succeed(nil)
+                promise.succeed(Loaded(problem: true))
             }
         }
         return promise.futureResult
     }
 
-    private func install(_ profiles: [ProfileConfiguration], cached: [String: CacheEntry]) -> ReloadSummary {
+    private func install(_ profiles: [ProfileConfiguration], cached: [String: CacheEntry], problems: Set<String>) -> ReloadSummary {
         var summary = ReloadSummary()
         var next: [String: ProfileRunner] = [:]
         var handedOver: [(String, [PendingDemand])] = []
@@ -96,7 +105,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 summary.added.append(profile.name)
             }
             next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
-                                               store: store, cached: cached[profile.name])
+                                               store: store, cached: cached[profile.name], loadProblem: problems.contains(profile.name))
             if !profile.persist { store?.remove(profile: profile.name, on: loop) }
         }
         for (name, runner) in runners where next[name] == nil {
@@ -104,6 +113,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
             summary.removed.append(name)
             retire(name, runner.finished)
             store?.remove(profile: name, on: loop)
+            Telemetry.forget(profile: name)
         }
         runners = next
         directory.replace(next.values.map(\.handle))
@@ -150,16 +160,10 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         }
     }
 
-    /// A one-line summary for systemd's `STATUS=`: "3 profiles, 3 fresh".
+    /// The readiness summary for systemd's `STATUS=` (SPEC §10):
+    /// "3 profiles, 3 valid" or "2 of 3 valid: api: invalid_client".
     public func summary() -> EventLoopFuture<String> {
-        status(profiles: nil).map { report in
-            let counts = Dictionary(grouping: report.profiles, by: \.state).mapValues(\.count)
-            let parts = [ProfileState.fresh, .renewing, .pending, .expired].compactMap { state in
-                counts[state].map { "\($0) \(state.rawValue)" }
-            }
-            let noun = report.profiles.count == 1 ? "profile" : "profiles"
-            return (["\(report.profiles.count) \(noun)"] + parts).joined(separator: ", ")
-        }
+        status(profiles: nil).map { ReadinessSummary.line($0.profiles) }
     }
 
     /// Stops every profile; completes when their transfers have ended, or

@@ -8,7 +8,8 @@ import TokendProtocol
 /// The raw outcome of one HTTP exchange.
 public enum TransferOutcome: Sendable {
     /// The server answered. `sentAt` is when the request went out on the wire.
-    case response(status: Int, retryAfter: String?, body: [UInt8], sentAt: Instant)
+    /// `limitHeaders`: the rate-limit and quota headers (`IdPLimits.headerNames`).
+    case response(status: Int, retryAfter: String?, body: [UInt8], sentAt: Instant, limitHeaders: [(name: String, value: String)])
     /// No usable answer: connect/TLS/timeout/size errors, in curl's words.
     case failed(message: String, sentAt: Instant)
 }
@@ -186,7 +187,8 @@ public final class CurlTransfer: @unchecked Sendable {  // used under TokenEndpo
         }
         var status = 0
         tokend_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return .response(status: status, retryAfter: context.retryAfter, body: context.body, sentAt: sentAt)
+        return .response(status: status, retryAfter: context.retryAfter, body: context.body, sentAt: sentAt,
+                         limitHeaders: context.limitHeaders)
     }
 }
 
@@ -199,12 +201,21 @@ private final class ResponseCollector {
 
     var tooLarge = false
     var retryAfter: String?
+    var limitHeaders: [(name: String, value: String)] = []
 
     func header(_ line: UnsafeRawBufferPointer) {
         // A new status line starts a new response (e.g. after a 100 Continue).
         if line.starts(with: "HTTP/".utf8) {
             retryAfter = nil
+            limitHeaders = []
             return
+        }
+        if let colon = line.firstIndex(of: UInt8(ascii: ":")), colon < 64, limitHeaders.count < 16 {
+            let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+            if IdPLimits.headerNames.contains(name) {
+                let value = String(decoding: line[(colon + 1)...].prefix(512), as: UTF8.self)
+                limitHeaders.append((name, value.trimmingCharacters(whereIn: " \t\r\n")))
+            }
         }
         let name = "retry-after:".utf8
         guard line.count > name.count,

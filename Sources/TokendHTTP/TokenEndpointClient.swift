@@ -10,10 +10,14 @@ import TokendPlatform
 public struct FetchReport: Sendable {
     public var sentAt: Instant
     public var result: Result<IssuedToken, FetchFailure>
+    /// The IdP's rate-limit and quota headers (SPEC §10); nil without any,
+    /// or when no answer came.
+    public var limits: IdPLimits?
 
-    public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>) {
+    public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>, limits: IdPLimits? = nil) {
         self.sentAt = sentAt
         self.result = result
+        self.limits = limits
     }
 }
 
@@ -82,11 +86,11 @@ public final class TokenEndpointClient: Sendable {
         switch outcome {
         case .failed(let message, let sentAt):
             return FetchReport(sentAt: sentAt, result: .failure(FetchFailure(TokenResponseParser.quotable(message, request.secretForms))))
-        case .response(let status, let retryAfter, let body, let sentAt):
+        case .response(let status, let retryAfter, let body, let sentAt, let limitHeaders):
             let result = TokenResponseParser.parse(
                 status: status, retryAfter: retryAfter, body: body, defaultTTL: profile.defaultTTL,
                 unixTime: BootClock.unixTime(), redact: request.secretForms)
-            return FetchReport(sentAt: sentAt, result: result)
+            return FetchReport(sentAt: sentAt, result: result, limits: IdPLimits.parse(limitHeaders))
         }
     }
 

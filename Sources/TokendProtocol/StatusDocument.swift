@@ -16,9 +16,11 @@ public struct StatusDocument: Equatable, Sendable {
         public var fileErrors: [String]
         /// Where the current token came from: `cache` or `idp`; nil without one (SPEC §9).
         public var source: String?
+        /// The IdP's rate-limit and quota headers, as it sent them (SPEC §10).
+        public var idpLimits: JSONValue?
 
         public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?,
-                    fileErrors: [String] = [], source: String? = nil) {
+                    fileErrors: [String] = [], source: String? = nil, idpLimits: JSONValue? = nil) {
             self.name = name
             self.state = state
             self.expiresIn = expiresIn
@@ -28,6 +30,7 @@ public struct StatusDocument: Equatable, Sendable {
             self.lastError = lastError
             self.fileErrors = fileErrors
             self.source = source
+            self.idpLimits = idpLimits
         }
 
         var json: JSONValue {
@@ -41,6 +44,7 @@ public struct StatusDocument: Equatable, Sendable {
                 ("last_error", lastError.map { .string($0) } ?? .null),
                 ("file_errors", .array(fileErrors.map { .string($0) })),
                 ("source", source.map { .string($0) } ?? .null),
+                ("idp_limits", idpLimits ?? .null),
             ])
         }
     }
@@ -75,7 +79,8 @@ public struct StatusDocument: Equatable, Sendable {
                                     fetches: entry["fetches"]?.intValue ?? 0, failures: entry["failures"]?.intValue ?? 0,
                                     lastError: entry["last_error"]?.stringValue,
                                     fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                                    source: entry["source"]?.stringValue))
+                                    source: entry["source"]?.stringValue,
+                                    idpLimits: entry["idp_limits"].flatMap { $0.isNull ? nil : $0 }))
         }
         return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
                               profiles: profiles)

@@ -5,6 +5,7 @@ import TokendCore
 import TokendEngine
 import TokendPlatform
 import TokendProtocol
+import TokendTelemetry
 
 /// Serves one client connection: frames request lines straight from the
 /// read buffer, answers them in order, and carries out what the pure
@@ -46,6 +47,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var idleCheck: Scheduled<Void>?
     /// The profile last asked for, with the directory generation it belongs to.
     private var lastProfile: (generation: Int, handle: ProfileHandle)?
+    /// `tokend_requests_total` of this connection since the last read cycle
+    /// (added to the shared counters once per cycle, not once per request).
+    private var tally = [UInt32](repeating: 0, count: RequestCounters.size)
+    /// The verb (an index of `RequestCounters.verbs`) of the answer being written.
+    private var answering = ConnectionHandler.invalidVerb
+    static let invalidVerb = RequestCounters.verbs.count - 1
 
     /// Requests held back before reading stops; each line is at most 4 KiB.
     static let queueLimit = 64
@@ -76,6 +83,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        server.requestCounters.add(&tally)
         closed = true
         idleCheck?.cancel()
         idleCheck = nil
@@ -103,12 +111,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Output that nobody reads, for idle_timeout: the client does not read.
         if let since = blockedSince, now - since >= idleTimeout, machine.idle(.write) != nil {
             server.logger.debug("closing a connection that does not read its answers", metadata: peerMetadata)
+            Telemetry.connectionRejected(reason: "idle")
             closeStarted = true
             context.close(promise: nil)
             return
         }
         if now - lastRead >= idleTimeout, machine.idle(.read) != nil {
             server.logger.debug("closing an idle connection", metadata: peerMetadata)
+            Telemetry.connectionRejected(reason: "idle")
             closeAfterFlush(context: context)
             return
         }
@@ -262,6 +272,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func process(_ framed: ConnectionStateMachine<ByteBuffer>.Framed, context: ChannelHandlerContext) {
         guard case .line(let line) = framed else {
+            answering = ConnectionHandler.invalidVerb
+            Telemetry.connectionRejected(reason: "too-long")
             write(.error(.tooLong, "request line longer than \(ProtocolLimits.maximumLineLength) bytes"), context: context)
             server.logger.debug("closing a connection that sent an over-long line", metadata: peerMetadata)
             machine.closeAfterAnswer(.tooLong)
@@ -280,11 +292,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let request: Request
         switch RequestLineParser.parse(line) {
         case .failure(let error):
+            answering = ConnectionHandler.invalidVerb
             write(.error(.badRequest, error.message), context: context)
             return true
         case .success(let r):
             request = r
         }
+        answering = ConnectionHandler.verbIndex(request)
         switch request {
         case .get(let name, let minTTL), .header(let name, let minTTL):
             // The hot path: no closure, no task, no allocation.
@@ -444,7 +458,28 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if suppressed > 0 { metadata["suppressed"] = .stringConvertible(suppressed) }
             server.logger.notice("access denied", metadata: metadata)
         }
+        Telemetry.denial(profile: name)
         write(.error(.denied, "you may not read profile \(name)"), context: context)
+    }
+
+    /// The index of `request`'s verb in `RequestCounters.verbs`.
+    static func verbIndex(_ request: Request) -> Int {
+        switch request {
+        case .get: return 0
+        case .header: return 1
+        case .refresh: return 2
+        case .status: return 3
+        case .list: return 4
+        case .ping: return 5
+        case .version: return 6
+        case .quit: return 7
+        }
+    }
+
+    /// The index of an answer's result in `RequestCounters.results`.
+    static func resultIndex(_ answer: AnswerLine) -> Int {
+        guard case .err(let code, _) = answer else { return 0 }
+        return RequestCounters.results.firstIndex(of: code) ?? 0
     }
 
     // MARK: - Waiting
@@ -467,6 +502,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func answer(_ result: Result<DemandOutcome, any Error>, profile name: String, request: Request, get: Bool,
                         context: ChannelHandlerContext) {
+        answering = ConnectionHandler.verbIndex(request)
         switch result {
         case .success(.token(let token)):
             withReadableProfile(name, request: request, context: context) { handler, _, context in
@@ -493,6 +529,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let (handler, context) = bound.value
             guard !handler.closed else { return }
             handler.machine.waitEnded()
+            handler.answering = RequestCounters.verbs.firstIndex(of: "STATUS")!
             switch result {
             case .success(let report): handler.write(.ok(report.json), context: context)
             case .failure: handler.write(.error(.unavailable, "status is not available"), context: context)
@@ -506,6 +543,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The token's answer, its remaining seconds computed from `now`, the
     /// one clock reading that also decided it may be served.
     private func writeToken(_ token: ServedToken, get: Bool, now: Instant, context: ChannelHandlerContext) {
+        tally[RequestCounters.index(verb: answering, result: 0)] &+= 1
         if get {
             out!.writeBytes(token.getPrefix)
             out!.writeDecimal(Swift.max(1, token.held.remaining(at: now).wholeSeconds))
@@ -517,6 +555,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func write(_ answer: AnswerLine, context: ChannelHandlerContext) {
+        tally[RequestCounters.index(verb: answering, result: ConnectionHandler.resultIndex(answer))] &+= 1
         out!.writeString(answer.rendered)
         writeIfLarge(context: context)
     }
@@ -531,6 +570,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func flushAnswers(context: ChannelHandlerContext) {
+        server.requestCounters.add(&tally)
         guard out != nil, !closeStarted else { return }
         guard out!.readableBytes > 0 else {
             // Answers written early (`writeIfLarge`) still need their flush.

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import TokendCore
 import TokendEngine
 import TokendPlatform
+import TokendTelemetry
 
 /// What every connection handler shares: the engine, the profiles, the
 /// limits, the user-database cache and the denial log's rate limit.
@@ -14,6 +15,8 @@ public struct ServerContext: Sendable {
     public var userGroups: UserGroupCache
     /// Denials are logged at most 10 a minute, with a count of those suppressed.
     let denialLog = NIOLockedValueBox(LogRateLimiter(burst: 10, window: .seconds(60 as Int64)))
+    /// `tokend_requests_total`, fed by each connection once per read cycle.
+    let requestCounters = RequestCounters()
 
     /// - Parameter userGroups: its owner shuts it down (`UserGroupCache.shutdown`) at stop.
     public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger, userGroups: UserGroupCache) {

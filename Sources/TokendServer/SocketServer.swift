@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TokendTelemetry
 import TokendCore
 
 /// The Unix-socket server (SPEC §5): accepts connections on an already
@@ -42,10 +43,12 @@ public final class SocketServer: Sendable {
                         }
                         open.channels[id] = channel
                         if let uid { open.perUser[uid, default: 0] += 1 }
+                        Telemetry.connectionCount(open.channels.count)
                         return nil
                     }
                     let sync = channel.pipeline.syncOperations
                     if let refusal {
+                        Telemetry.connectionRejected(reason: "busy")
                         try sync.addHandler(BusyHandler(message: refusal))
                         return
                     }
@@ -56,6 +59,7 @@ public final class SocketServer: Sendable {
                                 let left = open.perUser[uid, default: 1] - 1
                                 open.perUser[uid] = left > 0 ? left : nil
                             }
+                            Telemetry.connectionCount(open.channels.count)
                         }
                     }
                     try sync.addHandler(ConnectionHandler(server: context))

@@ -7,6 +7,7 @@ import TokendCore
 import TokendEngine
 import TokendHost
 import TokendHTTP
+import TokendMetrics
 import TokendPlatform
 import TokendServer
 import TokendSystemd
@@ -81,6 +82,8 @@ final class Daemon {
         // at 64 pipelining connections; 2 loops: the same throughput, p99 4 ms).
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount / 2, 4)))
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // The metrics backend first: every counter and gauge made from here on reports to it.
+        let registry = configuration.metricsListen.map { _ in MetricsBackend.bootstrap(version: TokendVersion.string) }
         let diskQueue = DiskQueue()
         let engine = TokenEngine(loop: engineGroup.next(), logger: logger, diskQueue: diskQueue,
                                  store: tokenStore(configuration, diskQueue))
@@ -88,11 +91,17 @@ final class Daemon {
                                     maxConnections: configuration.maxConnections, logger: logger, userGroups: UserGroupCache())
         let socket = SocketService(configuration: configuration, group: clientGroup, context: context)
         let notifier = NotifierService(notifier: ServiceNotifier(), engine: engine, clientGroup: clientGroup, engineLoop: engineGroup.next())
-        let lifecycle = Lifecycle([
-            EngineService(engine: engine, profiles: configuration.profiles).stage,
-            socket.stage,
-            notifier.stage,
-        ])
+        var stages = [EngineService(engine: engine, profiles: configuration.profiles).stage, socket.stage]
+        var metrics: MetricsService?
+        if let address = configuration.metricsListen, let registry {
+            let service = MetricsService(address: address, socketMode: configuration.socketMode, group: clientGroup, engine: engine,
+                                         registry: registry, loops: Array(clientGroup.makeIterator()) + [engineGroup.next()],
+                                         logger: logger)
+            metrics = service
+            stages.append(service.stage)
+        }
+        stages.append(notifier.stage)
+        let lifecycle = Lifecycle(stages)
 
         var status: Int32 = 0
         do {
@@ -101,7 +110,7 @@ final class Daemon {
                 "socket": .string(socket.socketDescription), "profiles": .stringConvertible(configuration.profiles.count),
                 "curl": .string(CurlTransfer.versionDescription),
             ])
-            devMode?.printBanner(socket: configuration.socketPath)
+            devMode?.printBanner(socket: configuration.socketPath, metrics: metrics?.url)
             for await signal in signals {
                 if signal == SIGHUP {
                     if dev { logger.notice("SIGHUP ignored in --dev mode"); continue }

@@ -29,6 +29,8 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
         let idp = try await TestIdP.start(settings: settings)
         // No persistent cache: every run has a new embedded IdP and secret.
         var configuration = Configuration(socketPath: directory + "/tokend.sock", socketMode: 0o600, stateDirectory: nil)
+        // Metrics on a free loopback port (0: the kernel picks; the banner shows it).
+        configuration.metricsListen = .tcp(host: "127.0.0.1", port: 0)
         configuration.profiles = [ProfileConfiguration(
             name: "demo", tokenURL: idp.tokenURL, clientID: "demo", clientSecret: Secret(secret),
             audience: "https://api.example.test", timeout: .seconds(5 as Int64))]
@@ -36,13 +38,14 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
     }
 
     /// The banner a newcomer reads: where the socket is and what to type.
-    func printBanner(socket: String) {
+    func printBanner(socket: String, metrics: String?) {
         let ctl = siblingTool("tokenctl")
         print("""
 
         tokend --dev is running.
           token endpoint: \(idp.tokenURL) (embedded, tokens live \(Int(DevMode.lifetime))s and are renewed at ~75%)
           socket:         \(socket)
+          metrics:        \(metrics ?? "off")  (also /healthz and /readyz)
 
         Try, in another terminal:
           \(ctl) --socket \(socket) get demo

@@ -2,6 +2,8 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
+import TokendMetrics
 import TokendCore
 import TokendEngine
 import TokendPlatform
@@ -96,6 +98,42 @@ final class SocketService: @unchecked Sendable {
         ownedSocket = nil
         if let lock { close(lock) }
         lock = nil
+    }
+}
+
+/// `metrics_listen` (SPEC §10): `/metrics`, `/healthz`, `/readyz`, up after
+/// the socket (a scraper sees a daemon that serves) and down before it.
+final class MetricsService: @unchecked Sendable {
+    private let address: MetricsAddress
+    private let socketMode: UInt32
+    private let group: MultiThreadedEventLoopGroup
+    private let engine: TokenEngine
+    private let registry: PrometheusCollectorRegistry
+    private let loops: [any EventLoop]
+    private let logger: Logger
+    private var endpoint: MetricsEndpoint?
+    /// Where `/metrics` is, once listening.
+    var url: String? { endpoint?.metricsURL }
+
+    init(address: MetricsAddress, socketMode: UInt32, group: MultiThreadedEventLoopGroup, engine: TokenEngine,
+         registry: PrometheusCollectorRegistry, loops: [any EventLoop], logger: Logger) {
+        self.address = address
+        self.socketMode = socketMode
+        self.group = group
+        self.engine = engine
+        self.registry = registry
+        self.loops = loops
+        self.logger = logger
+    }
+
+    var stage: LifecycleStage {
+        LifecycleStage("the metrics endpoint", start: { [self] in
+            endpoint = try await MetricsEndpoint.start(address: address, socketMode: socketMode, group: group, engine: engine,
+                                                       registry: registry, loops: loops).get()
+            logger.info("metrics, health and readiness", metadata: ["url": .string(url ?? "?")])
+        }, stop: { [self] _ in
+            try? await endpoint?.stop().get()
+        })
     }
 }
 

@@ -20,7 +20,8 @@ import TokendSystemd
             config: profiles([("keep", "aud-keep", idp.tokenURL), ("change", "aud-change-1", wedged.url), ("drop", "aud-drop", wedged.url)]),
             extraEnvironment: ["WATCHDOG_USEC": "400000"])
         let ready = try #require(daemon.notify.await("READY=1"))
-        #expect(ready.contains("STATUS=3 profiles"))
+        // The readiness summary (SPEC §10): "3 profiles, 3 valid" or "N of 3 valid: NAME: why".
+        #expect(ready.contains("STATUS=3 profiles, 3 valid") || ready.contains(" of 3 valid: "), "\(ready)")
 
         // WATCHDOG=1 every 200 ms (half of 400 ms): time five consecutive pings.
         var pings: [Date] = []

@@ -1,0 +1,113 @@
+import CoreMetrics
+import TokendCore
+import TokendPlatform
+
+/// The series of SPEC §10, made through swift-metrics. Without a backend
+/// (no `metrics_listen`) every call is swift-metrics' no-op; with one, the
+/// Prometheus backend collects them. Labels carry profile names, verbs,
+/// outcomes and reasons: never a token, a secret or a client id.
+public enum Telemetry {
+    public static let tokenRequests = "tokend_token_requests_total"
+    public static let tokenRequestDuration = "tokend_token_request_duration_seconds"
+    public static let tokenRemaining = "tokend_token_remaining_seconds"
+    public static let tokenValid = "tokend_token_valid"
+    public static let backoff = "tokend_backoff_seconds"
+    public static let requests = "tokend_requests_total"
+    public static let denied = "tokend_denied_total"
+    public static let connections = "tokend_connections"
+    public static let connectionsRejected = "tokend_connections_rejected_total"
+    public static let cacheLoads = "tokend_cache_loads_total"
+    public static let rateLimitRemaining = "tokend_idp_rate_limit_remaining"
+    public static let rateLimitLimit = "tokend_idp_rate_limit_limit"
+    public static let buildInfo = "tokend_build_info"
+
+    /// The histogram buckets of the token request duration, in seconds.
+    public static let durationBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+    /// One token request ended, with `outcome` (`success` or a failure kind).
+    public static func tokenRequest(profile: String, outcome: String, duration: TimeSpan) {
+        Counter(label: tokenRequests, dimensions: [("profile", profile), ("outcome", outcome)]).increment()
+        Timer(label: tokenRequestDuration, dimensions: [("profile", profile)]).recordNanoseconds(max(0, duration.nanoseconds))
+    }
+
+    /// What the cache held for a starting profile: `hit`, `miss`, `expired` or `invalid`.
+    public static func cacheLoad(profile: String, result: String) {
+        Counter(label: cacheLoads, dimensions: [("profile", profile), ("result", result)]).increment()
+    }
+
+    /// The line-protocol connections open now. One gauge, made once: it is
+    /// set at every accept and close.
+    public static func connectionCount(_ count: Int) {
+        connectionGauge.record(count)
+    }
+    private static let connectionGauge = Gauge(label: connections)
+
+    public static func denial(profile: String) {
+        Counter(label: denied, dimensions: [("profile", profile)]).increment()
+    }
+
+    /// A connection refused or closed by tokend: `busy`, `too-long` or `idle`.
+    public static func connectionRejected(reason: String) {
+        Counter(label: connectionsRejected, dimensions: [("reason", reason)]).increment()
+    }
+
+    /// The IdP's rate limit as its last token response announced it.
+    public static func rateLimit(profile: String, limit: Int?, remaining: Int?) {
+        let dimensions = [("profile", profile)]
+        if let limit { Gauge(label: rateLimitLimit, dimensions: dimensions).record(limit) }
+        else { Gauge(label: rateLimitLimit, dimensions: dimensions).destroy() }
+        if let remaining { Gauge(label: rateLimitRemaining, dimensions: dimensions).record(remaining) }
+        else { Gauge(label: rateLimitRemaining, dimensions: dimensions).destroy() }
+    }
+
+    /// The per-profile gauges, set at each scrape from `STATUS`.
+    public static func profileState(_ status: ProfileStatus) {
+        let dimensions = [("profile", status.name)]
+        Gauge(label: tokenRemaining, dimensions: dimensions).record(Double(status.expiresIn ?? 0))
+        Gauge(label: tokenValid, dimensions: dimensions).record(status.expiresIn == nil ? 0 : 1)
+        Gauge(label: backoff, dimensions: dimensions).record(status.backoffSeconds)
+    }
+
+    /// A profile that is gone: its series go with it.
+    public static func forget(profile: String) {
+        let dimensions = [("profile", profile)]
+        for name in [tokenRemaining, tokenValid, backoff, rateLimitLimit, rateLimitRemaining] {
+            Gauge(label: name, dimensions: dimensions).destroy()
+        }
+    }
+
+    public static func build(version: String) {
+        Gauge(label: buildInfo, dimensions: [("version", version)]).record(1)
+    }
+}
+
+/// `tokend_requests_total{verb,result}`, counted on the hot path without a
+/// shared write per request: each connection tallies in a plain array and
+/// adds its tally to these counters once per read cycle.
+public final class RequestCounters: Sendable {
+    public static let verbs = ["GET", "HEADER", "REFRESH", "STATUS", "LIST", "PING", "VERSION", "QUIT", "invalid"]
+    public static let results = ["ok", "unknown-profile", "denied", "unavailable", "bad-request", "too-long", "busy"]
+    private let counters: [Counter]
+
+    public init() {
+        var made: [Counter] = []
+        for verb in Self.verbs {
+            for result in Self.results {
+                made.append(Counter(label: Telemetry.requests, dimensions: [("verb", verb), ("result", result)]))
+            }
+        }
+        counters = made
+    }
+
+    public static var size: Int { verbs.count * results.count }
+
+    public static func index(verb: Int, result: Int) -> Int { verb * results.count + result }
+
+    /// Adds a connection's tally and zeroes it.
+    public func add(_ tally: inout [UInt32]) {
+        for i in tally.indices where tally[i] != 0 {
+            counters[i].increment(by: Int64(tally[i]))
+            tally[i] = 0
+        }
+    }
+}
