@@ -177,6 +177,7 @@ let package = Package(
         .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
         .executableTarget(name: "fuzz-cache-entry", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
         .executableTarget(name: "fuzz-private-key", dependencies: ["FuzzReplay", "TokendCrypto"]),
+        .executableTarget(name: "fuzz-idp-limits", dependencies: ["FuzzReplay", "TokendCore"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
