@@ -9,3 +9,4 @@ python3 scripts/check-imports.py
 swift build --build-tests
 swift test --no-parallel
 bash tests/check-units.sh
+bash tests/check-monitoring.sh
