@@ -96,6 +96,8 @@ install: release
 	$(INSTALL) -m 0644 systemd/tokend.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/tokend.conf"; \
 	$(INSTALL) -m 0644 docs/OPERATIONS.md "$(DESTDIR)$(DOCDIR)/OPERATIONS.md"; \
 	$(INSTALL) -m 0644 config/tokend.toml "$(DESTDIR)$(DOCDIR)/tokend.toml.example"; \
+	$(INSTALL) -d -m 0755 "$(DESTDIR)$(DOCDIR)/monitoring"; \
+	$(INSTALL) -m 0644 docs/monitoring/tokend-rules.yml docs/monitoring/grafana-dashboard.json "$(DESTDIR)$(DOCDIR)/monitoring/"; \
 	$(INSTALL) -d -m 0750 "$(DESTDIR)$(SYSCONFDIR)/tokend"; \
 	if [ -e "$(DESTDIR)$(SYSCONFDIR)/tokend/tokend.toml" ]; then \
 		echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/tokend/tokend.toml (example: $(DOCDIR)/tokend.toml.example)"; \
@@ -140,7 +142,9 @@ uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/tokend" "$(DESTDIR)$(BINDIR)/tokenctl" \
 		"$(DESTDIR)$(UNITDIR)/tokend.service" "$(DESTDIR)$(UNITDIR)/tokend.socket" \
 		"$(DESTDIR)$(SYSUSERSDIR)/tokend.conf" "$(DESTDIR)$(TMPFILESDIR)/tokend.conf" \
-		"$(DESTDIR)$(DOCDIR)/OPERATIONS.md" "$(DESTDIR)$(DOCDIR)/tokend.toml.example"
+		"$(DESTDIR)$(DOCDIR)/OPERATIONS.md" "$(DESTDIR)$(DOCDIR)/tokend.toml.example" \
+		"$(DESTDIR)$(DOCDIR)/monitoring/tokend-rules.yml" "$(DESTDIR)$(DOCDIR)/monitoring/grafana-dashboard.json"
+	-rmdir "$(DESTDIR)$(DOCDIR)/monitoring" 2>/dev/null
 	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/tokend (configuration and secrets), the user _tokend and the groups tokend and _tokend."
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
