@@ -249,6 +249,10 @@ import TokendTesting
         let first = try DaemonProcess(config: profileConfig("kept", url: idp.tokenURL) + profileConfig("gone", url: idp.tokenURL))
         #expect(first.waitReady())
         for profile in ["kept", "gone"] { #expect(tokenOf(try LineClient(path: first.socket).request("GET \(profile)")) != nil) }
+        // Entries are written off the event loops, just after the answer: wait for them.
+        let written = Clocks.deadline(in: 10)
+        while access(entryPath(first.directory, "kept"), F_OK) != 0 || access(entryPath(first.directory, "gone"), F_OK) != 0,
+              Clocks.monotonic() < written { Clocks.sleep(seconds: 0.01) }
         #expect(access(entryPath(first.directory, "kept"), F_OK) == 0 && access(entryPath(first.directory, "gone"), F_OK) == 0)
         // A reload removes "gone": its entry goes. "kept" turns persist off: its entry goes too.
         try TestFiles.write(first.configPath, "socket = \"\(first.socket)\"\nstate_dir = \"\(first.directory)/state\"\n"
