@@ -362,6 +362,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// tell, the lookup runs off the event loop and the request waits for it.
     private func withReadableProfile(_ name: String, request: Request, context: ChannelHandlerContext,
                                      _ body: @escaping (ConnectionHandler, ProfileHandle, ChannelHandlerContext) -> Void) {
+        answering = ConnectionHandler.verbIndex(request)
         switch authorize(name, request: request, unknown: "the profile was removed", context: context) {
         case .allowed(let profile):
             body(self, profile, context)
