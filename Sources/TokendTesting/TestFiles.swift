@@ -64,3 +64,30 @@ public enum TestFiles {
         return "."
     }()
 }
+
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picks.
+public enum LoopbackTCP {
+    /// The descriptor and its port; listening (a backlog of 16) when asked.
+    public static func bind(listening: Bool) -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                Glibc.bind(fd, pointer, length)
+                if listening { listen(fd, 16) }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A port free a moment ago (bound, read, released): for a daemon told to listen there.
+    public static func freePort() -> Int {
+        let (fd, port) = bind(listening: false)
+        close(fd)
+        return port
+    }
+}

@@ -30,18 +30,18 @@ import TokendPlatform
         #expect(try parse(200, #"{"access_token":"a","expires_in":1e300}"#).get().lifetime == maximumTokenLifetime)
         #expect(try parse(200, #"{"access_token":"a","expires_in":"9223372036854775807"}"#).get().lifetime == maximumTokenLifetime)
         #expect(try parse(200, #"{"access_token":"a","expires_in":60,"refresh_in":1e300}"#).get().refreshIn == maximumTokenLifetime)
-        #expect(parse(200, #"{"access_token":"a","expires_in":-1e300}"#) == .failure(FetchFailure("invalid token response: token lifetime is zero or less")))
+        #expect(parse(200, #"{"access_token":"a","expires_in":-1e300}"#) == .failure(FetchFailure("invalid token response: token lifetime is zero or less", kind: .invalidResponse)))
         #expect(TimeSpan.seconds(Int64.max) == TimeSpan(nanoseconds: .max) && TimeSpan.seconds(-Double.infinity) == TimeSpan(nanoseconds: .min))
     }
 
     @Test func failures() throws {
         #expect(parse(401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
-            == .failure(FetchFailure("invalid_client: Client authentication failed")))
-        #expect(parse(200, #"{"error":"invalid_scope"}"#) == .failure(FetchFailure("invalid_scope")))
-        #expect(parse(500, "<html><body>Internal\n  Error</body></html>") == .failure(FetchFailure("HTTP 500: <html><body>Internal Error</body></html>")))
-        #expect(parse(503, "", retryAfter: "7") == .failure(FetchFailure("HTTP 503", retryAfter: .seconds(7 as Int64))))
-        #expect(parse(500, "", retryAfter: "7") == .failure(FetchFailure("HTTP 500")))
-        #expect(parse(429, "", retryAfter: "Mon, 12 Jan 1970 14:03:20 GMT") == .failure(FetchFailure("HTTP 429", retryAfter: .seconds(600 as Int64))))
+            == .failure(FetchFailure("invalid_client: Client authentication failed", kind: .oauthError)))
+        #expect(parse(200, #"{"error":"invalid_scope"}"#) == .failure(FetchFailure("invalid_scope", kind: .oauthError)))
+        #expect(parse(500, "<html><body>Internal\n  Error</body></html>") == .failure(FetchFailure("HTTP 500: <html><body>Internal Error</body></html>", kind: .httpError)))
+        #expect(parse(503, "", retryAfter: "7") == .failure(FetchFailure("HTTP 503", retryAfter: .seconds(7 as Int64), kind: .httpError)))
+        #expect(parse(500, "", retryAfter: "7") == .failure(FetchFailure("HTTP 500", kind: .httpError)))
+        #expect(parse(429, "", retryAfter: "Mon, 12 Jan 1970 14:03:20 GMT") == .failure(FetchFailure("HTTP 429", retryAfter: .seconds(600 as Int64), kind: .httpError)))
         for body in [#"{"access_token":"abc"#, "[]", #"{"token_type":"Bearer"}"#, #"{"access_token":"a b"}"#,
                      #"{"access_token":"abc","expires_in":0}"#, #"{"access_token":"abc","expires_in":"soon"}"#, #"{"access_token":42}"#] {
             guard case .failure(let f) = parse(200, body) else { Issue.record("accepted \(body)"); continue }

@@ -7,22 +7,7 @@ import TokendTesting
 /// SPEC §10: `/metrics` scraped by curl and read by the Prometheus
 /// project's own parser; `/healthz` and `/readyz`; the IdP's limits.
 @Suite(.serialized) struct MetricsTests {
-    /// A free loopback port (bound, read, released).
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length)
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() -> Int { LoopbackTCP.freePort() }
 
     struct Sample {
         let name: String

@@ -28,20 +28,10 @@ final class BlackHoleServer {
     let port: UInt16
 
     init() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Listening, never accepting: connections complete in the backlog.
+        let (fd, port) = LoopbackTCP.bind(listening: true)
         self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length)
-                listen(fd, 16)
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = UInt16(port)
     }
 
     var url: String { "http://127.0.0.1:\(port)/token" }
