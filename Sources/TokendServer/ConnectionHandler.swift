@@ -49,7 +49,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var lastProfile: (generation: Int, handle: ProfileHandle)?
     /// `tokend_requests_total` of this connection since the last read cycle
     /// (added to the shared counters once per cycle, not once per request).
-    private var tally = [UInt32](repeating: 0, count: RequestCounters.size)
+    private var tally = RequestCounters.Tally()
     /// The verb (an index of `RequestCounters.verbs`) of the answer being written.
     private var answering = ConnectionHandler.invalidVerb
     static let invalidVerb = RequestCounters.verbs.count - 1
@@ -544,7 +544,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The token's answer, its remaining seconds computed from `now`, the
     /// one clock reading that also decided it may be served.
     private func writeToken(_ token: ServedToken, get: Bool, now: Instant, context: ChannelHandlerContext) {
-        tally[RequestCounters.index(verb: answering, result: 0)] &+= 1
+        tally.count(RequestCounters.index(verb: answering, result: 0))
         if get {
             out!.writeBytes(token.getPrefix)
             out!.writeDecimal(Swift.max(1, token.held.remaining(at: now).wholeSeconds))
@@ -556,7 +556,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func write(_ answer: AnswerLine, context: ChannelHandlerContext) {
-        tally[RequestCounters.index(verb: answering, result: ConnectionHandler.resultIndex(answer))] &+= 1
+        tally.count(RequestCounters.index(verb: answering, result: ConnectionHandler.resultIndex(answer)))
         out!.writeString(answer.rendered)
         writeIfLarge(context: context)
     }

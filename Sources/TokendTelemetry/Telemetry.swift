@@ -104,10 +104,26 @@ public final class RequestCounters: Sendable {
     public static func index(verb: Int, result: Int) -> Int { verb * results.count + result }
 
     /// Adds a connection's tally and zeroes it.
-    public func add(_ tally: inout [UInt32]) {
-        for i in tally.indices where tally[i] != 0 {
-            counters[i].increment(by: Int64(tally[i]))
-            tally[i] = 0
+    public func add(_ tally: inout Tally) {
+        for i in tally.touched {
+            counters[i].increment(by: Int64(tally.counts[i]))
+            tally.counts[i] = 0
+        }
+        tally.touched.removeAll(keepingCapacity: true)
+    }
+
+    /// One connection's counts since its last read cycle, and which are not
+    /// zero (usually one: the cycle's `GET ok`s), so a flush touches only those.
+    public struct Tally {
+        @usableFromInline var counts = [UInt32](repeating: 0, count: RequestCounters.size)
+        @usableFromInline var touched: [Int] = []
+
+        public init() { touched.reserveCapacity(8) }
+
+        @inlinable
+        public mutating func count(_ index: Int) {
+            if counts[index] == 0 { touched.append(index) }
+            counts[index] &+= 1
         }
     }
 }
