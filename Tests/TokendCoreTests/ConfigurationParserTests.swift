@@ -118,7 +118,7 @@ struct FakeHost: HostEnvironment {
         (base + "client_secret_file = \"/x\"\n", "profile.p.client_secret_file", "only one of"),
         ("[profile.p]\ntoken_url = \"https://i.example/t\"\nclient_id = \"i\"\n", "profile.p", "is required"),
         ("[profile.p]\ntoken_url = \"https://i.example/t\"\nclient_id = \"i\"\nclient_secret_file = \"/missing\"\n", "profile.p.client_secret_file", "cannot read /missing"),
-        (base + "auth_method = \"private_key_jwt\"\n", "profile.p.auth_method", "client_secret_basic"),
+        (base + "auth_method = \"tls_client_auth\"\n", "profile.p.auth_method", "client_secret_basic"),
         (base + "allow_users = [\"nobody-here\"]\n", "profile.p.allow_users", "unknown user"),
         (base + "retry_min = \"10s\"\nretry_max = \"1s\"\n", "profile.p.retry_max", "retry_min"),
         ("socket_mode = \"999\"\n" + base, "socket_mode", "octal"),
