@@ -70,7 +70,7 @@ let package = Package(
         // I/O edges.
         // The host as the configuration loader sees it: files, environment,
         // the user database (what `tokend --check` needs, without the engine).
-        .target(name: "TokendHost", dependencies: ["TokendCore", "TokendPlatform"]),
+        .target(name: "TokendHost", dependencies: ["CProcessShim", "TokendCore", "TokendPlatform"]),
         .target(
             name: "TokendHTTP",
             dependencies: [

@@ -85,7 +85,7 @@ void *tokend_private_key_load(const void *pem, size_t length, int *kind, int *bi
     *kind = 0;
     *bits = 0;
     if (length > 0x7fffffff) { snprintf(problem, problem_size, "the file is too large for a key"); return NULL; }
-    if (contains(pem, length, "ENCRYPTED")) {
+    if (contains(pem, length, "-----BEGIN ENCRYPTED") || contains(pem, length, "Proc-Type: 4,ENCRYPTED")) {
         snprintf(problem, problem_size, "the key is passphrase-protected; tokend needs it unencrypted (openssl pkey -in KEY -out PLAIN, then protect the file or use a credential)");
         return NULL;
     }

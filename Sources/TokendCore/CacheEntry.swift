@@ -220,11 +220,14 @@ public struct CacheEntry: Equatable, Sendable {
     ///   - now: `CLOCK_BOOTTIME` now; `unixNow`: the wall clock now;
     ///   - bootID: this boot's id; `renewalUnit`: the jitter draw for the renewal moment.
     public func restored(now: Instant, unixNow: Double, bootID currentBoot: String, policy: RenewalPolicy, renewalUnit: Double) -> Restored {
-        let sameBoot = bootID == currentBoot
+        // An unknown boot matches none, not even another unknown one.
+        let sameBoot = bootID == currentBoot && currentBoot != BootClock.unknownBootID
         var result = Restored(token: nil, droppedToken: nil, consecutiveFailures: consecutiveFailures, backoffUntil: nil, lastError: lastError)
         // Back-off: on this boot the boot clock, else the wall clock.
         if sameBoot, let next = nextAttemptBoot {
-            result.backoffUntil = Instant(nanoseconds: next)
+            // Never longer than the longest back-off a request could have set.
+            let longest = Swift.max(policy.retryMax, maximumRetryAfter)
+            result.backoffUntil = Swift.min(Instant(nanoseconds: next), now + longest)
         } else if let next = nextAttemptUnix, next.isFinite, next > unixNow {
             result.backoffUntil = now + TimeSpan.seconds(Swift.min(next - unixNow, maximumRetryAfter.seconds))
         }
@@ -263,13 +266,18 @@ public struct CacheEntry: Equatable, Sendable {
 
 extension ProfileConfiguration {
     /// SHA-256 over everything that decides which token the IdP issues
-    /// (SPEC §9): not the secret, not the renewal settings.
+    /// (SPEC §9): `token_url`, `client_id`, `auth_method`, `audience`,
+    /// `scope`, `extra_params`, the client certificate's identity; not the
+    /// secret or the assertion key (the same client gets the same tokens),
+    /// not the renewal settings.
     public var cacheFingerprint: String {
         let parts: [JSONValue] = [
             .string(tokenURL), .string(clientID), .string(authMethod.rawValue),
             audience.map { .string($0) } ?? .null, scope.map { .string($0) } ?? .null,
             .array(extraParams.map { .array([.string($0.name), .string($0.value)]) }),
-            clientCertFile.map { .string($0) } ?? .null, clientKeyFile.map { .string($0) } ?? .null,
+            // The certificate's identity (its bytes' digest) when the loader
+            // read it, else its path.
+            (clientCertificateDigest ?? clientCertFile).map { .string($0) } ?? .null,
         ]
         return SHA256.hex(Array(JSONWriter.write(.array(parts)).utf8))
     }

@@ -137,6 +137,10 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var caFile: String?
     public var clientCertFile: String?
     public var clientKeyFile: String?
+    /// SHA-256 of the client certificate file's bytes, once the loader has
+    /// read it: the certificate's identity for the cache fingerprint (a
+    /// certificate renewed in place changes it; a moved file does not).
+    public var clientCertificateDigest: String?
     public var defaultTTL: TimeSpan
     public var prefetch: Bool
     /// Whether its tokens go to the persistent cache (SPEC §9).

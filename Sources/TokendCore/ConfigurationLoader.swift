@@ -1,3 +1,5 @@
+import TokendCrypto
+
 /// A configuration ready to run, with the warnings found while loading it.
 public struct LoadedConfiguration: Equatable, Sendable {
     public var configuration: Configuration
@@ -130,8 +132,12 @@ public enum ConfigurationLoader {
             }
             for (fileKey, file) in [("ca_file", profile.caFile), ("client_cert_file", profile.clientCertFile), ("client_key_file", profile.clientKeyFile)] {
                 guard let file else { continue }
-                if case .failure(let e) = host.readFile(file, limit: 16 << 20) {
+                switch host.readFile(file, limit: 16 << 20) {
+                case .failure(let e):
                     fail("\(key).\(fileKey)", "cannot read \(file): \(e.message)")
+                case .success(var bytes):
+                    if fileKey == "client_cert_file" { profile.clientCertificateDigest = SHA256.hex(bytes) }
+                    for i in bytes.indices { bytes[i] = 0 }
                 }
             }
             for sinkIndex in profile.files.indices {

@@ -20,7 +20,8 @@ public struct ConfigurationParser {
     public static let assertionAlgorithms = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
     public static let fileKeys = ["path", "format", "mode", "group"]
     /// Form parameters that tokend sets itself and `extra_params` may not override.
-    public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope"]
+    public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope",
+                                            "client_assertion", "client_assertion_type"]
 
     let file: String
     let lines: KeyLineIndex
@@ -234,7 +235,9 @@ public struct ConfigurationParser {
             } else {
                 owners[sink.path] = "profile.\(profile).file[\(index)]"
             }
-            if sink.path == config.socketPath {
+            if let state = config.stateDirectory, sink.path == state || sink.path.hasPrefix(state.hasSuffix("/") ? state : state + "/") {
+                fail(key, "must not be in the token cache's directory (state_dir = \(state))")
+            } else if sink.path == config.socketPath {
                 fail(key, "is the socket's path")
             } else if sink.directory == socketDirectory {
                 fail(key, "must not be in the socket's directory (\(socketDirectory)); use a directory of its own, like /run/tokend/files")

@@ -64,6 +64,9 @@ public struct RenewalMachine {
     private var published: HeldToken?
     private var lastLoggedError: String?
     private var wakeAt: Instant?
+    /// A persisted back-off for a profile that fetches on demand only: its
+    /// first demand waits for this (SPEC §9).
+    private var notBefore: Instant?
 
     private struct Waiter {
         var id: WaiterID
@@ -98,8 +101,8 @@ public struct RenewalMachine {
                 nextAttempt = held.renewAt
                 actions.append(.publish(held))
             }
-            if let until = restored.backoffUntil, until > now, consecutiveFailures > 0, let due = nextAttempt {
-                nextAttempt = Swift.max(due, until)
+            if let until = restored.backoffUntil, until > now, consecutiveFailures > 0 {
+                if let due = nextAttempt { nextAttempt = Swift.max(due, until) } else { notBefore = until }
             }
         }
         reconcile(now: now, into: &actions)
@@ -115,7 +118,7 @@ public struct RenewalMachine {
         }
         // Client demand never makes tokend ask sooner than its back-off allows.
         if !fetchInFlight, consecutiveFailures == 0 || (nextAttempt.map { now >= $0 } ?? true) {
-            nextAttempt = now
+            nextAttempt = Swift.max(now, notBefore ?? now)
         }
         // Nothing in flight and no attempt due before the client would give
         // up: waiting cannot help, so say why now rather than after `timeout`.
@@ -133,6 +136,7 @@ public struct RenewalMachine {
     public mutating func fetchFinished(_ result: Result<IssuedToken, FetchFailure>, sentAt: Instant, now: Instant) -> [RenewalAction] {
         var actions: [RenewalAction] = []
         fetchInFlight = false
+        notBefore = nil
         var outcome = result
         if case .success(let issued) = result, sentAt + issued.lifetime - now < HeldToken.minimumServableLifetime {
             outcome = .failure(FetchFailure("the IdP issued a token that expired before it could be served (lifetime \(issued.lifetime))",

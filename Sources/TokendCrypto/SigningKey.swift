@@ -80,9 +80,10 @@ public final class SigningKey: @unchecked Sendable {  // immutable after init; e
             tokend_private_key_free(loaded)
             throw LoadFailure(description: "unsupported key type (use RSA of 2048 bits or more, EC P-256 or P-384, or Ed25519)")
         }
-        if case .rsa(let bits) = kind, bits < 2048 {
+        if case .rsa(let bits) = kind, bits < 2048 || bits > 8192 {
             tokend_private_key_free(loaded)
-            throw LoadFailure(description: "an RSA key of \(bits) bits is too short (2048 at least)")
+            throw LoadFailure(description: bits < 2048 ? "an RSA key of \(bits) bits is too short (2048 at least)"
+                                                       : "an RSA key of \(bits) bits is too long (8192 at most)")
         }
         handle = loaded
         self.kind = kind

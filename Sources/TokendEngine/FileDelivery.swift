@@ -74,6 +74,29 @@ final class FileDelivery {
         scheduleRemoval(at: held.servableUntil)
     }
 
+    /// The profile starts with no token to write (none cached, or none
+    /// valid): files left by an earlier run hold a token whose expiry is
+    /// unknown, so they go (SPEC §11: a missing file, never an expired token).
+    func startWithoutToken() {
+        guard !retired, written == nil else { return }
+        for sink in sinks { remove(sink) }
+    }
+
+    /// A changed profile whose token keeps its meaning (same fingerprint)
+    /// takes over the files of the runner it replaces, and their expiry.
+    func adopt(_ held: HeldToken?) {
+        guard !retired, let held else { return }
+        publish(held)
+    }
+
+    /// Removes the files whose paths are not in `kept`.
+    func remove(notIn kept: Set<String>) {
+        for sink in sinks where !kept.contains(sink.path) { remove(sink) }
+    }
+
+    /// The token the files hold now, for a replacement runner.
+    var writtenToken: HeldToken? { written }
+
     /// A reload changed the sinks only: files of dropped sinks go, new or
     /// changed ones are written at once when there is a valid token.
     func update(_ next: [TokenFileSink]) {

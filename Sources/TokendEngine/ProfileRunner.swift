@@ -100,6 +100,7 @@ final class ProfileRunner {
             }
         }
         run(machine.start(now: now, prefetch: configuration.prefetch, restored: restored))
+        if machine.token == nil { files.startWithoutToken() }
         let held = deferred
         deferred.removeAll()
         for (id, demand) in held where waiters[id] != nil {
@@ -127,6 +128,19 @@ final class ProfileRunner {
         precondition(next.differsOnlyInFiles(from: configuration))
         configuration = next
         files.update(next.files)
+    }
+
+    /// The token its files hold (for a replacement with the same fingerprint).
+    var filesToken: HeldToken? { files.writtenToken }
+
+    /// Takes over the files' token of the runner this one replaces.
+    func adoptFiles(_ held: HeldToken?) {
+        files.adopt(held)
+    }
+
+    /// The files of sinks this profile no longer has (a changed profile).
+    func removeFiles(notIn kept: [TokenFileSink]) {
+        files.remove(notIn: Set(kept.map(\.path)))
     }
 
     /// Stops renewing and returns the clients still waiting,

@@ -84,28 +84,38 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         var next: [String: ProfileRunner] = [:]
         var handedOver: [(String, [PendingDemand])] = []
         var previousTransfers: [String: EventLoopFuture<Void>] = [:]
+        var filesOnly: [(ProfileRunner, ProfileConfiguration)] = []
+        var adopted: [(ProfileRunner, HeldToken?)] = []
         for profile in profiles {
             if let existing = runners[profile.name], existing.configuration == profile {
                 next[profile.name] = existing
                 summary.unchanged.append(profile.name)
                 continue
             }
-            // Only its token files changed: it keeps its token.
+            // Only its token files changed: it keeps its token (the files move below).
             if let existing = runners[profile.name], profile.differsOnlyInFiles(from: existing.configuration) {
-                existing.updateFiles(profile)
+                filesOnly.append((existing, profile))
                 next[profile.name] = existing
                 summary.changed.append(profile.name)
                 continue
             }
+            let runner = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
+                                       store: store, cached: cached[profile.name], loadProblem: problems.contains(profile.name))
             if let existing = runners[profile.name] {
-                handedOver.append((profile.name, existing.stop(removingFiles: true)))
+                // Same fingerprint: the token keeps its meaning, and so do its
+                // files; the new runner takes them over. Else they go.
+                let sameToken = existing.configuration.cacheFingerprint == profile.cacheFingerprint
+                if sameToken {
+                    existing.removeFiles(notIn: profile.files)
+                    adopted.append((runner, existing.filesToken))
+                }
+                handedOver.append((profile.name, existing.stop(removingFiles: !sameToken)))
                 previousTransfers[profile.name] = existing.finished
                 summary.changed.append(profile.name)
             } else {
                 summary.added.append(profile.name)
             }
-            next[profile.name] = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
-                                               store: store, cached: cached[profile.name], loadProblem: problems.contains(profile.name))
+            next[profile.name] = runner
             if !profile.persist { store?.remove(profile: profile.name, on: loop) }
         }
         for (name, runner) in runners where next[name] == nil {
@@ -115,6 +125,11 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
             store?.remove(profile: name, on: loop)
             Telemetry.forget(profile: name)
         }
+        // Files are written after every removal is queued (one disk thread, in
+        // order): a path that moves from one profile to another is not
+        // removed after its new owner wrote it.
+        for (runner, profile) in filesOnly { runner.updateFiles(profile) }
+        for (runner, held) in adopted { runner.adoptFiles(held) }
         runners = next
         directory.replace(next.values.map(\.handle))
         // A profile removed by an earlier reload may still be ending its

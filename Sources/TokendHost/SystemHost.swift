@@ -1,3 +1,4 @@
+import CProcessShim
 import Glibc
 import TokendCore
 import TokendPlatform
@@ -76,6 +77,9 @@ public struct SystemHost: HostEnvironment {
     }
 
     public func directoryProblem(_ path: String) -> String? {
+        let fd = tokend_open_directory_nofollow(path)
+        if fd < 0, errno == ELOOP { return "a component of the path is a symbolic link (give the real path)" }
+        if fd >= 0 { close(fd) }
         var st = stat()
         guard stat(path, &st) == 0 else { return errnoText(errno) }
         guard st.st_mode & S_IFMT == S_IFDIR else { return "not a directory" }

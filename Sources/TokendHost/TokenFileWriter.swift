@@ -1,3 +1,4 @@
+import CProcessShim
 import Glibc
 import TokendCore
 import TokendPlatform
@@ -70,6 +71,8 @@ public enum TokenFileWriter {
     public static func remove(_ sink: TokenFileSink) throws(HostError) {
         let directory = try openDirectory(sink)
         defer { close(directory) }
+        // A temporary copy left by a killed daemon goes with the file.
+        removeStaleTemporaries(of: sink, in: directory)
         var st = stat()
         guard fstatat(directory, sink.fileName, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { return }
@@ -83,8 +86,11 @@ public enum TokenFileWriter {
     }
 
     private static func openDirectory(_ sink: TokenFileSink) throws(HostError) -> Int32 {
-        let fd = open(sink.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw HostError("cannot open the directory \(sink.directory): \(errnoText(errno))") }
+        let fd = tokend_open_directory_nofollow(sink.directory)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw HostError("\(sink.directory): a component of the path is a symbolic link (give the real path)") }
+            throw HostError("cannot open the directory \(sink.directory): \(errnoText(errno))")
+        }
         return fd
     }
 

@@ -1,7 +1,9 @@
 import CoreMetrics
 import Glibc
 import Prometheus
+import Synchronization
 import TokendCore
+import TokendPlatform
 import TokendTelemetry
 
 /// swift-metrics' backend when `metrics_listen` is set: swift-prometheus.
@@ -22,17 +24,15 @@ public enum MetricsBackend {
 }
 
 /// The standard `process_*` series, read from /proc at each scrape.
-final class ProcessMetrics: @unchecked Sendable {  // `lastCPU` only under `mutex`
+final class ProcessMetrics: Sendable {
     private let resident = Gauge(label: "process_resident_memory_bytes")
     private let virtualMemory = Gauge(label: "process_virtual_memory_bytes")
     private let openFDs = Gauge(label: "process_open_fds")
     private let maxFDs = Gauge(label: "process_max_fds")
     private let startTime = Gauge(label: "process_start_time_seconds")
     private let cpu = FloatingPointCounter(label: "process_cpu_seconds_total")
-    private var mutex = pthread_mutex_t()
-    private var lastCPU = 0.0
-
-    init() { pthread_mutex_init(&mutex, nil) }
+    /// The CPU seconds already added to the counter.
+    private let lastCPU = Mutex(0.0)
 
     func update() {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -43,14 +43,17 @@ final class ProcessMetrics: @unchecked Sendable {  // `lastCPU` only under `mute
             if fields.count > 22, let utime = Double(fields[11]), let stime = Double(fields[12]),
                let start = Double(fields[19]), let vsize = Double(fields[20]), let rss = Double(fields[21]) {
                 let seconds = (utime + stime) / ticks
-                pthread_mutex_lock(&mutex)
-                let delta = seconds - lastCPU
-                if delta > 0 { lastCPU = seconds }
-                pthread_mutex_unlock(&mutex)
+                let delta = lastCPU.withLock { last in
+                    let delta = seconds - last
+                    if delta > 0 { last = seconds }
+                    return delta
+                }
                 if delta > 0 { cpu.increment(by: delta) }
                 virtualMemory.record(vsize)
                 resident.record(rss * page)
-                if let boot = bootTime() { startTime.record(boot + start / ticks) }
+                // starttime counts clock ticks since boot, on CLOCK_BOOTTIME's
+                // timeline: no /proc/stat needed (ProcSubset=pid hides it).
+                startTime.record(BootClock.unixTime() - (Double(BootClock.now().nanoseconds) / 1e9 - start / ticks))
             }
         }
         if let directory = opendir("/proc/self/fd") {
@@ -63,14 +66,6 @@ final class ProcessMetrics: @unchecked Sendable {  // `lastCPU` only under `mute
         }
         var limit = rlimit()
         if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 { maxFDs.record(Double(limit.rlim_cur)) }
-    }
-
-    private func bootTime() -> Double? {
-        guard let stat = read("/proc/stat") else { return nil }
-        for line in stat.split(separator: "\n") where line.hasPrefix("btime ") {
-            return Double(line.dropFirst(6))
-        }
-        return nil
     }
 
     private func read(_ path: String) -> String? {

@@ -201,7 +201,10 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             if profile != nil, report.profiles.isEmpty {
                 return (.notFound, "application/json", "{\"ready\":false,\"error\":\"unknown profile\"}\n")
             }
-            let waiting = report.profiles.compactMap { status in status.notReadyReason.map { (status.name, $0) } }
+            // All of them: the profiles that prefetch (SPEC §10). One: also a
+            // lazy profile once a client asked for it.
+            let considered = profile == nil ? report.profiles.filter(\.prefetch) : report.profiles
+            let waiting = considered.compactMap { status in status.notReadyReason.map { (status.name, $0) } }
             if waiting.isEmpty {
                 return (.ok, "application/json", "{\"ready\":true}\n")
             }

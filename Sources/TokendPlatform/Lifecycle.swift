@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// One part of the daemon that is brought up and taken down as a unit: the
 /// engine, the listening socket, the systemd notifier.
@@ -102,22 +103,19 @@ public final class Lifecycle: @unchecked Sendable {  // `started` is touched onl
 }
 
 /// Resumes a continuation with the first of several racing results.
-private final class ResumeOnce: @unchecked Sendable {  // `continuation` only under `mutex`
-    private var mutex = pthread_mutex_t()
-    private var continuation: CheckedContinuation<Bool, Never>?
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
 
     init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = continuation
-        pthread_mutex_init(&mutex, nil)
+        self.continuation = Mutex(continuation)
     }
 
-    deinit { pthread_mutex_destroy(&mutex) }
-
     func resume(_ value: Bool) {
-        pthread_mutex_lock(&mutex)
-        let pending = continuation
-        continuation = nil
-        pthread_mutex_unlock(&mutex)
+        let pending = continuation.withLock { stored in
+            let taken = stored
+            stored = nil
+            return taken
+        }
         pending?.resume(returning: value)
     }
 }

@@ -144,14 +144,15 @@ public final class ChildProcess: @unchecked Sendable {  // one thread drives it;
 
 /// What a child wrote to a pipe, read to its end by a thread of its own.
 public final class CapturedOutput: @unchecked Sendable {  // `bytes` and `finished` only under `mutex`
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    // On the heap: a pthread object must not move, which a stored property passed with & may.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var bytes: [UInt8] = []
     private var finished = false
 
     init(reading fd: Int32) {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
         let context = Unmanaged.passRetained(ReaderContext(output: self, fd: fd)).toOpaque()
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
@@ -161,6 +162,13 @@ public final class CapturedOutput: @unchecked Sendable {  // `bytes` and `finish
         }, context)
         precondition(created == 0, "cannot start a reader thread")
         pthread_detach(thread)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
     }
 
     private final class ReaderContext {
@@ -174,10 +182,10 @@ public final class CapturedOutput: @unchecked Sendable {  // `bytes` and `finish
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             if n > 0 { bytes += chunk[0..<n] } else { finished = true }
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(mutex)
             if n <= 0 { break }
         }
         close(fd)
@@ -186,8 +194,8 @@ public final class CapturedOutput: @unchecked Sendable {  // `bytes` and `finish
     /// Waits until `condition` holds for the bytes so far, the writer closes,
     /// or `deadline` (CLOCK_MONOTONIC ns) passes; the bytes then.
     private func awaitBytes(until deadline: UInt64, _ condition: ([UInt8]) -> Bool) -> [UInt8] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         while !condition(bytes), !finished {
             let left = Clocks.millisecondsLeft(until: deadline)
             guard left > 0 else { break }
@@ -195,7 +203,7 @@ public final class CapturedOutput: @unchecked Sendable {  // `bytes` and `finish
             clock_gettime(CLOCK_REALTIME, &now)
             let total = Int(now.tv_nsec) + Int(min(left, 1000)) * 1_000_000
             var until = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
-            pthread_cond_timedwait(&changed, &mutex, &until)
+            pthread_cond_timedwait(changed, mutex, &until)
         }
         return bytes
     }

@@ -121,6 +121,35 @@ import TokendPlatform
         #expect(fresh.published != nil && fresh.fetchesStarted == 1)
     }
 
+    @Test func anUnknownBootIsNeverTheSameBootAndABackOffIsCapped() {
+        // Both ids unknown (a /proc/sys the daemon cannot read): the wall clock decides.
+        var unknown = entry(obtainedAgo: 100, boot: BootClock.unknownBootID)
+        let restored = unknown.restored(now: Self.now, unixNow: Self.unixNow, bootID: BootClock.unknownBootID,
+                                        policy: RenewalPolicy(), renewalUnit: 0.5)
+        #expect(restored.token?.expiresAt == Self.now + .seconds(3500 as Int64) - CacheEntry.otherBootMargin)
+        // A same-boot back-off far in the future is capped at the longest a request could set.
+        unknown.bootID = "boot-a"
+        unknown.nextAttemptBoot = Self.now.nanoseconds + 86_400_000_000_000
+        let capped = unknown.restored(now: Self.now, unixNow: Self.unixNow, bootID: "boot-a", policy: RenewalPolicy(), renewalUnit: 0.5)
+        #expect(capped.backoffUntil == Self.now + maximumRetryAfter)
+    }
+
+    @Test func aLazyProfileKeepsItsBackOffUntilItsFirstDemand() {
+        var driver = MachineDriver()
+        driver.now = Self.now
+        var failing = entry()
+        failing.token = nil
+        let restored = failing.restored(now: Self.now, unixNow: Self.unixNow, bootID: "boot-a", policy: RenewalPolicy(), renewalUnit: 0.5)
+        driver.apply(driver.machine.start(now: Self.now, prefetch: false, restored: restored))
+        #expect(driver.fetchesStarted == 0)
+        driver.apply(driver.machine.demand(WaiterID(1), .token(minTTL: nil), now: Self.now))
+        // 30 s of back-off left, beyond the client's wait: told at once, no request.
+        #expect(driver.fetchesStarted == 0)
+        #expect(driver.machine.nextAttempt == Self.now + .seconds(30 as Int64))
+        driver.advance(to: Self.now + .seconds(30 as Int64))
+        #expect(driver.fetchesStarted == 1)
+    }
+
     @Test func cacheKeysAreRawOrHex() {
         #expect(CacheKey.parse([UInt8](repeating: 9, count: 32))?.bytes == [UInt8](repeating: 9, count: 32))
         #expect(CacheKey.parse(Array((String(repeating: "0f", count: 32) + "\n").utf8))?.bytes == [UInt8](repeating: 15, count: 32))

@@ -91,6 +91,11 @@ import TokendPlatform
         #expect(errors(Self.head + "file = \"/srv/tokens/x\"").contains { $0.key == "profile.api.file" && $0.message.contains("[[profile.api.file]]") })
     }
 
+    @Test func aSinkCannotBeInTheCacheDirectory() {
+        let text = "state_dir = \"/srv/tokens\"\n" + Self.head + "[[profile.api.file]]\npath = \"/srv/tokens/api.entry\"\n"
+        #expect(errors(text).contains { $0.key == "profile.api.file[0].path" && $0.message.contains("state_dir") })
+    }
+
     @Test func twoProfilesCannotShareAFile() {
         let text = Self.head + "[[profile.api.file]]\npath = \"/srv/tokens/t\"\n\n[profile.other]\ntoken_url = \"https://i.example/t\"\nclient_id = \"o\"\nclient_secret = \"s\"\n\n[[profile.other.file]]\npath = \"/srv/tokens/t\"\n"
         #expect(errors(text).contains { $0.key == "profile.other.file[0].path" && $0.message.contains("profile.api.file[0]") })

@@ -131,7 +131,7 @@ import TokendTesting
         idp.enqueue(.oauthError(status: 401, error: "invalid_client", description: "no such client"))
         let port = Self.freePort()
         let daemon = try DaemonProcess(config: "metrics_listen = \"127.0.0.1:\(port)\"\n"
-            + profileConfig("api", url: idp.tokenURL, extra: "retry_min = \"1s\"\nretry_max = \"1s\"\nrenew_at = 0.3")
+            + profileConfig("api", url: idp.tokenURL, extra: "retry_min = \"3s\"\nretry_max = \"3s\"\nrenew_at = 0.3")
             + profileConfig("lazy", url: idp.tokenURL, extra: "prefetch = false"))
         #expect(daemon.waitReady())
         #expect(await idp.waitForRequests(1, timeout: 10))

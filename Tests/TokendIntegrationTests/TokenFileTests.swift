@@ -176,6 +176,21 @@ import TokendTesting
         try await idp.shutdown()
     }
 
+    /// A file left by an earlier run, with no valid cached token to replace
+    /// it, holds a token of unknown expiry: it goes at start.
+    @Test func aFileLeftByAnEarlierRunGoesWhenThereIsNoValidToken() async throws {
+        let idp = try await TestIdP.start()
+        idp.enqueue(.status(503, body: "down"), count: 1000)
+        let dir = temporaryDirectory()
+        let path = dir + "/api.token"
+        try TestFiles.write(path, "a-token-of-unknown-age", mode: 0o640)
+        let daemon = try DaemonProcess(config: "state_dir = \"\"\n" + profileConfig("api", url: idp.tokenURL, extra: sink("api", path)))
+        #expect(daemon.waitReady())
+        #expect(eventually { read(path) == nil }, "the stale file is still there")
+        #expect(daemon.stop() == 0)
+        try await idp.shutdown()
+    }
+
     @Test func checkRefusesSinksThatCannotWork() throws {
         let dir = temporaryDirectory()
         let file = dir + "/bad.toml"

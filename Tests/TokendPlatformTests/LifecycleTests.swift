@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 import TokendPlatform
 
@@ -6,12 +7,10 @@ import TokendPlatform
 /// deadline; a stage that fails to start takes down those already up.
 @Suite struct LifecycleTests {
     /// What the stages did, in order ("start engine", "stop socket", ...).
-    final class Journal: @unchecked Sendable {  // `entries` only under `mutex`
-        private var mutex = pthread_mutex_t()
-        private var entries: [String] = []
-        init() { pthread_mutex_init(&mutex, nil) }
-        func add(_ entry: String) { pthread_mutex_lock(&mutex); entries.append(entry); pthread_mutex_unlock(&mutex) }
-        var all: [String] { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return entries }
+    final class Journal: Sendable {
+        private let entries = Mutex<[String]>([])
+        func add(_ entry: String) { entries.withLock { $0.append(entry) } }
+        var all: [String] { entries.withLock { $0 } }
     }
 
     struct Refused: Error, CustomStringConvertible { var description: String { "address in use" } }

@@ -15,6 +15,13 @@ int tokend_random_bytes(void *buffer, size_t length);
 int tokend_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest);
 /// pidfd_open(2): a descriptor that becomes readable when the child exits; -1 with errno.
 int tokend_pidfd_open(pid_t pid);
+/// Opens the directory `path` (read-only, close-on-exec) without following a
+/// symbolic link in any component (openat2 RESOLVE_NO_SYMLINKS): a link
+/// planted in a writable ancestor cannot redirect what is written below it.
+/// Where openat2 is missing or filtered, only the last component is checked.
+/// Returns the descriptor, or -1 with errno (ELOOP for a link).
+int tokend_open_directory_nofollow(const char *path);
+
 /// Installs handlers for SIGHUP, SIGTERM and SIGINT that write the signal's
 /// number as one byte to a pipe (all a handler does; async-signal-safe), and
 /// ignores SIGPIPE. Returns the pipe's read end, or -1 with errno.
