@@ -36,9 +36,15 @@ public struct CacheEntry: Equatable, Sendable {
     public var nextAttemptBoot: Int64?
     public var nextAttemptUnix: Double?
     public var lastError: String?
+    /// A request sent and not yet answered when this was written: a daemon
+    /// stopped or killed then never learnt its outcome, so a restart counts
+    /// it as a failure (a crash loop must not send one request per start).
+    public var attemptBoot: Int64?
+    public var attemptUnix: Double?
 
     public init(profile: String, fingerprint: String, bootID: String, token: Token?, consecutiveFailures: Int = 0,
-                nextAttemptBoot: Int64? = nil, nextAttemptUnix: Double? = nil, lastError: String? = nil) {
+                nextAttemptBoot: Int64? = nil, nextAttemptUnix: Double? = nil, lastError: String? = nil,
+                attemptBoot: Int64? = nil, attemptUnix: Double? = nil) {
         self.profile = profile
         self.fingerprint = fingerprint
         self.bootID = bootID
@@ -47,6 +53,8 @@ public struct CacheEntry: Equatable, Sendable {
         self.nextAttemptBoot = nextAttemptBoot
         self.nextAttemptUnix = nextAttemptUnix
         self.lastError = lastError
+        self.attemptBoot = attemptBoot
+        self.attemptUnix = attemptUnix
     }
 
     // MARK: - The file
@@ -162,6 +170,8 @@ public struct CacheEntry: Equatable, Sendable {
         if let nextAttemptBoot { backoff.append(("next_attempt_boot_ns", .int(Int(nextAttemptBoot)))) }
         if let nextAttemptUnix { backoff.append(("next_attempt_unix", .number(nextAttemptUnix, text: String(nextAttemptUnix)))) }
         if let lastError { backoff.append(("last_error", .string(lastError))) }
+        if let attemptBoot { backoff.append(("attempt_boot_ns", .int(Int(attemptBoot)))) }
+        if let attemptUnix { backoff.append(("attempt_unix", .number(attemptUnix, text: String(attemptUnix)))) }
         members.append(("backoff", .object(backoff)))
         return JSONWriter.write(.object(members))
     }
@@ -178,7 +188,9 @@ public struct CacheEntry: Equatable, Sendable {
         var entry = CacheEntry(profile: profile, fingerprint: fingerprint, bootID: bootID, token: nil, consecutiveFailures: failures,
                                nextAttemptBoot: backoff["next_attempt_boot_ns"]?.intValue.map(Int64.init),
                                nextAttemptUnix: backoff["next_attempt_unix"]?.doubleValue,
-                               lastError: backoff["last_error"]?.stringValue)
+                               lastError: backoff["last_error"]?.stringValue,
+                               attemptBoot: backoff["attempt_boot_ns"]?.intValue.map(Int64.init),
+                               attemptUnix: backoff["attempt_unix"]?.doubleValue)
         if let token = value["token"], !token.isNull {
             guard let accessToken = token["access_token"]?.stringValue, !accessToken.isEmpty,
                   accessToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
@@ -224,12 +236,28 @@ public struct CacheEntry: Equatable, Sendable {
         let sameBoot = bootID == currentBoot && currentBoot != BootClock.unknownBootID
         var result = Restored(token: nil, droppedToken: nil, consecutiveFailures: consecutiveFailures, backoffUntil: nil, lastError: lastError)
         // Back-off: on this boot the boot clock, else the wall clock.
+        // Never longer than the longest back-off a request could have set.
+        let longest = Swift.max(policy.retryMax, maximumRetryAfter)
         if sameBoot, let next = nextAttemptBoot {
-            // Never longer than the longest back-off a request could have set.
-            let longest = Swift.max(policy.retryMax, maximumRetryAfter)
             result.backoffUntil = Swift.min(Instant(nanoseconds: next), now + longest)
         } else if let next = nextAttemptUnix, next.isFinite, next > unixNow {
             result.backoffUntil = now + TimeSpan.seconds(Swift.min(next - unixNow, maximumRetryAfter.seconds))
+        }
+        // A request whose outcome was never recorded counts as failed: the
+        // next one waits the back-off that failure would have set.
+        let attemptAt: Instant?
+        if sameBoot, let boot = attemptBoot, boot <= now.nanoseconds {
+            attemptAt = Instant(nanoseconds: boot)
+        } else if !sameBoot, let unix = attemptUnix, unix.isFinite, unix <= unixNow {
+            attemptAt = now - TimeSpan.seconds(unixNow - unix)
+        } else {
+            attemptAt = nil
+        }
+        if let attemptAt {
+            result.consecutiveFailures += 1
+            let until = Swift.min(attemptAt + policy.backoff(attempt: result.consecutiveFailures, unit: renewalUnit), now + longest)
+            if until > now { result.backoffUntil = Swift.max(result.backoffUntil ?? until, until) }
+            if result.lastError == nil { result.lastError = "a request was under way when tokend stopped" }
         }
         guard let token else { return result }
         let obtainedAt: Instant

@@ -198,6 +198,9 @@ final class ProfileRunner {
             switch action {
             case .startFetch:
                 logger.debug("requesting a token", metadata: ["url": .string(configuration.tokenURL)])
+                // Recorded before the request leaves: a stop or crash before its
+                // answer must not let the next start send another at once.
+                persist(attemptStarted: BootClock.now())
                 let bound = NIOLoopBound(self, eventLoop: loop)
                 client.fetch(on: loop).whenComplete { result in
                     let runner = bound.value
@@ -277,8 +280,9 @@ final class ProfileRunner {
         }
     }
 
-    /// Records the token and back-off in the store, after every request (SPEC §9).
-    private func persist() {
+    /// Records the token and back-off in the store, after every request
+    /// (SPEC §9), and when a request starts (`attemptStarted`).
+    private func persist(attemptStarted: Instant? = nil) {
         guard let store else { return }
         let now = BootClock.now()
         let unixNow = BootClock.unixTime()
@@ -292,6 +296,10 @@ final class ProfileRunner {
         if machine.consecutiveFailures > 0, let next = machine.nextAttempt {
             entry.nextAttemptBoot = next.nanoseconds
             entry.nextAttemptUnix = unixNow + (next - now).seconds
+        }
+        if let attemptStarted {
+            entry.attemptBoot = attemptStarted.nanoseconds
+            entry.attemptUnix = unixNow - (now - attemptStarted).seconds
         }
         store.save(entry, on: loop)
     }

@@ -134,6 +134,26 @@ import TokendPlatform
         #expect(capped.backoffUntil == Self.now + maximumRetryAfter)
     }
 
+    @Test func aRequestWithoutARecordedOutcomeCountsAsFailed() {
+        // Written as a request left (then the daemon was killed): 2 s ago, a 4 s back-off after it.
+        var unanswered = entry()
+        unanswered.consecutiveFailures = 0
+        unanswered.nextAttemptBoot = nil
+        unanswered.nextAttemptUnix = nil
+        unanswered.lastError = nil
+        unanswered.attemptBoot = Self.now.nanoseconds - 2_000_000_000
+        unanswered.attemptUnix = Self.unixNow - 2
+        let policy = RenewalPolicy(retryMin: .seconds(4 as Int64), retryMax: .seconds(4 as Int64))
+        let plain = try? unanswered.sealed(key: nil, nonce: Self.nonce)
+        #expect(plain.flatMap { try? CacheEntry.open($0, profile: "api", fingerprint: "f1", key: nil) } == unanswered)
+        for boot in ["boot-a", "boot-b"] {
+            let restored = unanswered.restored(now: Self.now, unixNow: Self.unixNow, bootID: boot, policy: policy, renewalUnit: 0.5)
+            #expect(restored.consecutiveFailures == 1)
+            #expect(restored.backoffUntil == Self.now + .seconds(2 as Int64), "\(boot)")
+            #expect(restored.lastError?.contains("under way") == true)
+        }
+    }
+
     @Test func aLazyProfileKeepsItsBackOffUntilItsFirstDemand() {
         var driver = MachineDriver()
         driver.now = Self.now
