@@ -284,7 +284,8 @@ import TokendTesting
     /// kill -9 while entries are written: what is left is a whole entry or none.
     @Test func aKillAtAnyMomentLeavesAWholeEntryOrNone() async throws {
         let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 1.6))
-        let config = profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.1\njitter = 0.05")
+        // A 10 ms back-off: a request cut by the kill is counted as failed at the next start.
+        let config = profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.1\njitter = 0.05\nretry_min = \"10ms\"\nretry_max = \"10ms\"")
         let directory = temporaryDirectory()
         let path = entryPath(directory, "api")
         let fingerprint = ProfileConfiguration(name: "api", tokenURL: idp.tokenURL, clientID: "demo", clientSecret: Secret("demo-secret")).cacheFingerprint
