@@ -38,6 +38,9 @@ struct TokendCommand: AsyncParsableCommand {
 
     func run() async throws {
         if parseStdinOnly { ParserPreflight.runChild() }
+        // From the first moment: a write to a pipe or socket whose reader is
+        // gone (the parser child that crashed, a client) is EPIPE, not death.
+        signal(SIGPIPE, SIG_IGN)
         if version {
             print("tokend \(TokendVersion.string)")
             return
