@@ -37,6 +37,9 @@ let package = Package(
         // through a self-pipe: calls whose headers Swift's Glibc module does
         // not export, or that must be written in C (a signal handler).
         .target(name: "CProcessShim"),
+        // tokend's signal handlers, installed by a constructor before any
+        // Swift code runs; linked into tokend only.
+        .target(name: "CEarlySignals", dependencies: ["CProcessShim"]),
         // SHA-256 and AES-256-GCM from OpenSSL's libcrypto, which libcurl
         // already brings to every host (see docs/ARCHITECTURE.md for why not
         // swift-crypto), and the thin Swift face of it.
@@ -140,7 +143,7 @@ let package = Package(
             name: "tokend",
             dependencies: [
                 "TokendCore", "TokendHTTP", "TokendEngine", "TokendHost", "TokendMetrics", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP",
-                "CProcessShim",
+                "CProcessShim", "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

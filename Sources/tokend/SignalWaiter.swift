@@ -1,3 +1,4 @@
+import CEarlySignals
 import CProcessShim
 import Glibc
 import TokendPlatform
@@ -12,7 +13,10 @@ enum SignalWaiter {
     /// Installs the handlers and starts the reading thread. It lives until
     /// the process exits and holds nothing but the stream's continuation.
     static func signals() throws -> AsyncStream<Int32> {
-        let fd = tokend_signal_pipe_open()
+        // The handlers went in before main (CEarlySignals); signals that came
+        // since then wait in the pipe.
+        let early = tokend_early_signal_pipe()
+        let fd = early >= 0 ? early : tokend_signal_pipe_open()
         guard fd >= 0 else { throw StartupError("cannot install the signal handlers: \(errnoText(errno))") }
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let context = Unmanaged.passRetained(Reader(fd: fd, continuation: continuation)).toOpaque()

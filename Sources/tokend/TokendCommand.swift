@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEarlySignals
 import Glibc
 import TokendCore
 
@@ -37,16 +38,22 @@ struct TokendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if parseStdinOnly { ParserPreflight.runChild() }
+        if parseStdinOnly {
+            tokend_early_signals_release()
+            ParserPreflight.runChild()
+        }
         // From the first moment: a write to a pipe or socket whose reader is
         // gone (the parser child that crashed, a client) is EPIPE, not death.
         signal(SIGPIPE, SIG_IGN)
         if version {
+            tokend_early_signals_release()
             print("tokend \(TokendVersion.string)")
             return
         }
         let level = logLevel.flatMap { LogLevel(rawValue: $0.lowercased()) }
         if check {
+            // A command, not the daemon: signals do what they usually do.
+            tokend_early_signals_release()
             throw ExitCode(ConfigurationCheck.run(path: config))
         }
         let status = await Daemon(configPath: config, levelOverride: level, dev: dev).run()
