@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <string.h>
 #include <linux/openat2.h>
+#include <linux/capability.h>
+#include <sys/mman.h>
 
 int tokend_set_nondumpable(void) {
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -98,4 +100,23 @@ int tokend_open_directory_nofollow(const char *path) {
         return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     }
     return (int)fd;
+}
+
+int tokend_has_effective_capability(int capability) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (capability < 0 || capability >= 64) return 0;
+    if (syscall(SYS_capget, &header, data) != 0) return 0;
+    return (data[capability / 32].effective >> (capability % 32)) & 1;
+}
+
+int tokend_fchown_refused(void) {
+    // A descriptor this process owns: fchown to "no change" succeeds unless
+    // a seccomp filter (systemd's SystemCallFilter=) refuses the call itself.
+    int fd = memfd_create("tokend-fchown-probe", MFD_CLOEXEC);
+    if (fd < 0) return 0;
+    int refused = fchown(fd, (uid_t)-1, (gid_t)-1) != 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS);
+    close(fd);
+    return refused;
 }

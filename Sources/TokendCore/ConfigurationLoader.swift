@@ -153,9 +153,10 @@ public enum ConfigurationLoader {
                 case .id, nil:
                     break
                 }
-                if sink.group == nil { sink.group = .id(host.ownPrimaryGroup()) }
-                if let gid = sink.groupID, !host.canGiveFiles(group: gid) {
-                    fail("\(sinkKey).group", "tokend is not a member of group \(gid) and cannot give a file to it (add it with SupplementaryGroups= in the unit)")
+                // No `group`: the file keeps the group it is created with (tokend's
+                // effective group, or a set-group-ID directory's), with no fchown.
+                if let gid = sink.groupID, let problem = host.fileGroupProblem(gid, directory: sink.directory) {
+                    fail("\(sinkKey).group", problem)
                 }
                 profile.files[sinkIndex] = sink
             }

@@ -12,12 +12,12 @@ public protocol HostEnvironment: Sendable {
     /// Why this process could not create files in `path`, or nil when it can
     /// (the directory exists, is a directory, and is writable and searchable).
     func directoryProblem(_ path: String) -> String?
-    /// Whether this process may give a file it owns the group `gid` (it is
-    /// root, or `gid` is one of its groups).
-    func canGiveFiles(group gid: UInt32) -> Bool
-    /// The primary group of this process's user: the group of a token file
-    /// whose sink names none.
-    func ownPrimaryGroup() -> UInt32
+    /// Why this process could not give a file it creates in `directory` the
+    /// group `gid`, or nil when it can: the file has that group from the
+    /// start (the process's effective group, or that of a set-group-ID
+    /// directory), or the process holds CAP_CHOWN or is a member of the
+    /// group, and no system-call filter refuses `fchown`.
+    func fileGroupProblem(_ gid: UInt32, directory: String) -> String?
 }
 
 /// A failed host operation, with the system's words for it.

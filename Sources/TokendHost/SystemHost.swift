@@ -87,20 +87,27 @@ public struct SystemHost: HostEnvironment {
         return nil
     }
 
-    public func canGiveFiles(group gid: UInt32) -> Bool {
-        if geteuid() == 0 || getegid() == gid { return true }
+    public func fileGroupProblem(_ gid: UInt32, directory: String) -> String? {
+        // A file tokend creates has its effective group, or the group of a
+        // set-group-ID directory: no fchown then.
+        var st = stat()
+        let inherited = stat(directory, &st) == 0 && st.st_mode & S_ISGID != 0 ? st.st_gid : getegid()
+        if gid == inherited { return nil }
+        let capable = tokend_has_effective_capability(0 /* CAP_CHOWN */) != 0
+        if !capable && !isMember(of: gid) {
+            return "tokend (uid \(geteuid())) is not a member of group \(gid) and cannot give a file to it (add the group with SupplementaryGroups= in the unit)"
+        }
+        if tokend_fchown_refused() != 0 {
+            return "giving a file to group \(gid) needs fchown, which the system-call filter refuses (allow it with SystemCallFilter=fchown in a drop-in, or make \(directory) a set-group-ID directory of that group)"
+        }
+        return nil
+    }
+
+    private func isMember(of gid: UInt32) -> Bool {
         let count = getgroups(0, nil)
         guard count > 0 else { return false }
         var groups = [gid_t](repeating: 0, count: Int(count))
         let filled = getgroups(count, &groups)
         return filled > 0 && groups.prefix(Int(filled)).contains(gid)
-    }
-
-    public func ownPrimaryGroup() -> UInt32 {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwuid_r(geteuid(), &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return getegid() }
-        return pwd.pw_gid
     }
 }

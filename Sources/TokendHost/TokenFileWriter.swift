@@ -40,8 +40,15 @@ public enum TokenFileWriter {
             if fd >= 0 { close(fd) }
             if !renamed { unlinkat(directory, temporary, 0) }
         }
-        if let gid = sink.groupID, fchown(fd, uid_t.max, gid) != 0 {
-            throw HostError("cannot give \(sink.path) to group \(gid): \(errnoText(errno))")
+        // A new file already has the process's effective group (the default),
+        // unless the directory is set-group-ID: fchown only when the group
+        // must change, so that the usual case needs no chown at all.
+        if let gid = sink.groupID {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw HostError("cannot examine \(sink.path): \(errnoText(errno))") }
+            if st.st_gid != gid, fchown(fd, uid_t.max, gid) != 0 {
+                throw HostError("cannot give \(sink.path) to group \(gid): \(errnoText(errno))")
+            }
         }
         guard fchmod(fd, mode_t(sink.mode)) == 0 else { throw HostError("cannot set the mode of \(sink.path): \(errnoText(errno))") }
         var offset = 0

@@ -11,8 +11,7 @@ struct FuzzHost: HostEnvironment {
     func userID(named name: String) -> UInt32? { name == "alice" ? 1001 : nil }
     func groupID(named name: String) -> UInt32? { name == "tokend" ? 990 : nil }
     func directoryProblem(_ path: String) -> String? { path == "/run/tokend/files" ? nil : "No such file or directory" }
-    func canGiveFiles(group gid: UInt32) -> Bool { gid == 990 || gid == 995 }
-    func ownPrimaryGroup() -> UInt32 { 995 }
+    func fileGroupProblem(_ gid: UInt32, directory: String) -> String? { gid == 990 || gid == 995 ? nil : "not a member" }
 }
 
 /// libFuzzer entry point: a configuration file's bytes, through TOMLKit and

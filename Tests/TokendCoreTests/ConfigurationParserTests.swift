@@ -11,7 +11,7 @@ struct FakeHost: HostEnvironment {
     var groups: [String: UInt32] = ["ops": 2001, "tokend": 990, "prometheus": 2002]
     /// Directories in which token files can be written.
     var writableDirectories: Set<String> = ["/run/tokend/files", "/srv/tokens"]
-    /// The groups this process may give files to, its primary group first.
+    /// The groups this process may give files to, its effective group first.
     var ownGroups: [UInt32] = [995, 990, 2002]
 
     func readFile(_ path: String, limit: Int) -> Result<[UInt8], HostError> {
@@ -25,8 +25,13 @@ struct FakeHost: HostEnvironment {
     func directoryProblem(_ path: String) -> String? {
         writableDirectories.contains(path) ? nil : "No such file or directory"
     }
-    func canGiveFiles(group gid: UInt32) -> Bool { ownGroups.contains(gid) }
-    func ownPrimaryGroup() -> UInt32 { ownGroups[0] }
+    /// Set: the system-call filter refuses fchown.
+    var fchownRefused = false
+    func fileGroupProblem(_ gid: UInt32, directory: String) -> String? {
+        if gid == ownGroups[0] { return nil }
+        if !ownGroups.contains(gid) { return "tokend is not a member of group \(gid)" }
+        return fchownRefused ? "the system-call filter refuses fchown" : nil
+    }
 }
 
 @Suite struct ConfigurationParserTests {

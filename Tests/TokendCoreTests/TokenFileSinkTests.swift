@@ -45,7 +45,7 @@ import TokendPlatform
         group = 990
         """)
         #expect(sinks == [
-            TokenFileSink(path: "/run/tokend/files/api.token", format: .token, mode: 0o640, group: .id(995)),  // tokend's own group
+            TokenFileSink(path: "/run/tokend/files/api.token", format: .token, mode: 0o640, group: nil),  // the group it is created with
             TokenFileSink(path: "/srv/tokens/api.json", format: .json, mode: 0o644, group: .id(2002)),
             TokenFileSink(path: "/srv/tokens/api.header", format: .header, mode: 0o600, group: .id(990)),
         ])
@@ -119,6 +119,18 @@ import TokendPlatform
         #expect(found.contains { $0.key == "profile.api.file[0].path" && $0.message.contains("/nowhere") && $0.line == 8 })
         #expect(found.contains { $0.key == "profile.api.file[1].group" && $0.message.contains("not a member") && $0.line == 12 })
         #expect(found.contains { $0.key == "profile.api.file[2].group" && $0.message.contains("unknown group") })
+    }
+
+    /// Under the unit's system-call filter fchown is refused: a sink without
+    /// `group` needs none (its file keeps the group it is created with), and
+    /// one naming another group is refused at load, saying so.
+    @Test func withoutGroupNoChownAndARefusedFchownIsNamed() throws {
+        var host = FakeHost()
+        host.fchownRefused = true
+        let loaded = try ConfigurationLoader.load(text: Self.head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\n", path: "/t.toml", host: host)
+        #expect(loaded.configuration.profiles[0].files[0].group == nil)
+        let found = errors(Self.head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\ngroup = \"prometheus\"\n", host: host)
+        #expect(found.contains { $0.key == "profile.api.file[0].group" && $0.message.contains("fchown") })
     }
 
     @Test func contentOfEachFormat() {

@@ -215,4 +215,40 @@ import TokendTesting
         // Each error names its line.
         #expect(more.split(separator: "\n").allSatisfy { $0.contains("bad.toml:") && $0.split(separator: ":").count > 2 }, "\(more)")
     }
+
+    /// Under the shipped unit, `SystemCallFilter=~@privileged` refused every
+    /// fchown, and the writer made one for every file: no token file was ever
+    /// written. A sink without `group` gets the effective group with no
+    /// fchown; one naming another group is refused by `--check` while the
+    /// filter refuses fchown (here simulated by tests/support/preload.c).
+    @Test func withFchownRefusedAFileWithoutGroupIsWrittenAndCheckNamesTheFilter() async throws {
+        let idp = try await TestIdP.start()
+        let dir = temporaryDirectory()
+        let environment = preloadEnvironment(["TOKEND_TEST_REFUSE_FCHOWN": "1"])
+        let daemon = try DaemonProcess(config: profileConfig("api", url: idp.tokenURL, extra: sink("api", dir + "/api.token")),
+                                       extraEnvironment: environment)
+        #expect(daemon.waitReady())
+        let token = try #require(tokenOf(try LineClient(path: daemon.socket).request("GET api")))
+        #expect(eventually { read(dir + "/api.token") == token }, "\(daemon.log)")
+        var st = stat()
+        #expect(lstat(dir + "/api.token", &st) == 0 && st.st_gid == getegid() && st.st_mode & 0o777 == 0o640)
+        #expect(daemon.stop() == 0)
+        #expect(!daemon.log.contains("not updated"), "\(daemon.log)")
+
+        // Another group: --check says what refuses it.
+        let other: gid_t = getegid() == 65534 ? 0 : 65534
+        let file = dir + "/other.toml"
+        mkdir(dir + "/files", 0o755)
+        try TestFiles.write(file, "socket = \"\(dir)/t.sock\"\nstate_dir = \"\"\n"
+            + profileConfig("api", url: idp.tokenURL, extra: sink("api", dir + "/files/other.token", "group = \(other)")), mode: 0o600)
+        let (refused, _, errors) = try ChildProcess.run(productsDirectory + "/tokend", ["--check", "--config", file], environment: environment)
+        #expect(refused == 78)
+        #expect(errors.contains("profile.api.file[0].group") && errors.contains("fchown"), "\(errors)")
+        if runningAsRoot {
+            // Without the filter, the same file is fine.
+            let (accepted, _, fine) = try runTool(productsDirectory + "/tokend", ["--check", "--config", file])
+            #expect(accepted == 0, "\(fine)")
+        }
+        try await idp.shutdown()
+    }
 }

@@ -8,10 +8,13 @@
 //       user planting a link in a shared directory at the worst moment).
 //   TOKEND_TEST_NSS_DELAY_MS=N           getpwuid_r, getpwnam_r, getgrnam_r
 //       and getgrouplist take N ms (LDAP or sssd behind NSS, answering slowly).
+//   TOKEND_TEST_REFUSE_FCHOWN=1          fchown fails with EPERM, as under
+//       systemd's SystemCallFilter=~@privileged (which holds @chown).
 //   TOKEND_TEST_REFUSE_CURLOPT=N         curl_easy_setopt refuses option
 //       number N with CURLE_UNKNOWN_OPTION (an older libcurl that lacks it).
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -68,6 +71,15 @@ int getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups) {
     int (*real)(const char *, gid_t, gid_t *, int *) = dlsym(RTLD_NEXT, "getgrouplist");
     nss_delay();
     return real(user, group, groups, ngroups);
+}
+
+int fchown(int fd, uid_t owner, gid_t group) {
+    int (*real)(int, uid_t, gid_t) = dlsym(RTLD_NEXT, "fchown");
+    if (getenv("TOKEND_TEST_REFUSE_FCHOWN")) {
+        errno = EPERM;
+        return -1;
+    }
+    return real(fd, owner, group);
 }
 
 // Every option's argument is a pointer, a long or a curl_off_t: on x86-64

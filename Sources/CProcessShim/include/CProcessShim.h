@@ -22,6 +22,12 @@ int tokend_pidfd_open(pid_t pid);
 /// Returns the descriptor, or -1 with errno (ELOOP for a link).
 int tokend_open_directory_nofollow(const char *path);
 
+/// Whether `capability` (a CAP_* number) is in this process's effective set.
+int tokend_has_effective_capability(int capability);
+/// Whether a system-call filter refuses fchown(2) to this process (probed on
+/// a memfd it owns, so nothing on disk is touched). 1 refused, 0 allowed.
+int tokend_fchown_refused(void);
+
 /// Installs handlers for SIGHUP, SIGTERM and SIGINT that write the signal's
 /// number as one byte to a pipe (all a handler does; async-signal-safe), and
 /// ignores SIGPIPE. Returns the pipe's read end, or -1 with errno.
