@@ -12,7 +12,8 @@ public struct CacheEntry: Equatable, Sendable {
     public struct Token: Equatable, Sendable {
         public var issued: IssuedToken
         /// When the request that obtained it was sent: `CLOCK_BOOTTIME`
-        /// nanoseconds of boot `bootID`, and wall-clock seconds.
+        /// nanoseconds of boot `bootID` (negative when that was before the
+        /// boot: a token restored after a reboot), and wall-clock seconds.
         public var obtainedBoot: Int64
         public var obtainedUnix: Double
         /// How long after `obtained` its renewal was due (jitter included),
@@ -196,7 +197,9 @@ public struct CacheEntry: Equatable, Sendable {
                   accessToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
                   let type = token["token_type"]?.stringValue, !type.isEmpty,
                   let lifetime = token["lifetime_ns"]?.intValue, lifetime > 0, TimeSpan(nanoseconds: Int64(lifetime)) <= maximumTokenLifetime,
-                  let obtainedBoot = token["obtained_boot_ns"]?.intValue, obtainedBoot >= 0,
+                  // Negative for a token from before this boot's zero: one restored
+                  // after a reboot and older than the uptime is placed there.
+                  let obtainedBoot = token["obtained_boot_ns"]?.intValue,
                   let obtainedUnix = token["obtained_unix"]?.doubleValue, obtainedUnix.isFinite else {
                 throw .corrupt("the token is incomplete")
             }

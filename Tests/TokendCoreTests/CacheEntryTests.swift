@@ -83,6 +83,30 @@ import TokendPlatform
         #expect(restored.backoffUntil == Self.now + .seconds(30 as Int64))
     }
 
+    /// A token restored 10 s after a reboot, obtained 1000 s before it, is
+    /// placed before this boot's zero; saved back as the runner saves it, it
+    /// must read back (it was "corrupt" once: a negative boot instant).
+    @Test func aTokenOlderThanTheUptimeSurvivesTheNextRestart() throws {
+        let uptime = Instant(nanoseconds: 10_000_000_000)
+        let restored = entry(obtainedAgo: 1000).restored(now: uptime, unixNow: Self.unixNow, bootID: "boot-b",
+                                                        policy: RenewalPolicy(), renewalUnit: 0.5)
+        let held = try #require(restored.token)
+        #expect(held.obtainedAt.nanoseconds < 0)
+        let saved = CacheEntry(profile: "api", fingerprint: "f1", bootID: "boot-b",
+                               token: .init(issued: held.token, obtainedBoot: held.obtainedAt.nanoseconds,
+                                            obtainedUnix: Self.unixNow - (uptime - held.obtainedAt).seconds,
+                                            renewAfter: held.renewAt - held.obtainedAt))
+        for key in [nil, Self.key] {
+            let reopened = try CacheEntry.open(try saved.sealed(key: key, nonce: Self.nonce), profile: "api", fingerprint: "f1", key: key)
+            #expect(reopened == saved)
+            // The next start on the same boot serves it until the same moment.
+            let later = uptime + .seconds(5 as Int64)
+            let again = reopened.restored(now: later, unixNow: Self.unixNow + 5, bootID: "boot-b", policy: RenewalPolicy(), renewalUnit: 0.5)
+            #expect(again.token?.expiresAt == held.expiresAt)
+            #expect(again.droppedToken == nil)
+        }
+    }
+
     @Test func futureAndExpiredTokensAreDropped() {
         let policy = RenewalPolicy()
         let future = entry(obtainedAgo: -60).restored(now: Self.now, unixNow: Self.unixNow, bootID: "boot-b", policy: policy, renewalUnit: 0.5)
