@@ -99,8 +99,15 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 summary.changed.append(profile.name)
                 continue
             }
+            var entry = cached[profile.name]
+            if runners[profile.name] != nil {
+                // A request the running runner has under way is abandoned by
+                // this process, not lost by a crash: it is no failure.
+                entry?.attemptBoot = nil
+                entry?.attemptUnix = nil
+            }
             let runner = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
-                                       store: store, cached: cached[profile.name], loadProblem: problems.contains(profile.name))
+                                       store: store, cached: entry, loadProblem: problems.contains(profile.name))
             if let existing = runners[profile.name] {
                 // Same fingerprint: the token keeps its meaning, and so do its
                 // files; the new runner takes them over. Else they go.

@@ -347,4 +347,27 @@ import TokendTesting
         #expect(second.stop() == 0)
         try await idp.shutdown()
     }
+
+    /// A reload that changes a profile (same fingerprint) while its request
+    /// is in flight: the new runner read the old one's "request under way"
+    /// record from the cache and counted a failure that never happened.
+    @Test func aReloadDuringARequestCountsNoFailure() async throws {
+        let idp = try await TestIdP.start()
+        idp.enqueue(.delay(seconds: 3))
+        let daemon = try DaemonProcess(config: profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.75"))
+        #expect(daemon.waitReady())
+        #expect(await idp.waitForRequests(1, timeout: 10))
+        try TestFiles.write(daemon.configPath, "socket = \"\(daemon.socket)\"\nstate_dir = \"\(daemon.directory)/state\"\n"
+            + profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.7"), mode: 0o600)
+        daemon.signal(SIGHUP)
+        #expect(daemon.notify.await("RELOADING=1") != nil)
+        #expect(daemon.waitReady())
+        // The new runner's own request gets the token.
+        #expect(tokenOf(try LineClient(path: daemon.socket).request("GET api")) != nil)
+        let after = try status(daemon, "api")
+        #expect(after["failures"] as? Int == 0, "\(after)")
+        #expect(after["last_error"] is NSNull, "\(after)")
+        #expect(daemon.stop() == 0)
+        try await idp.shutdown()
+    }
 }
