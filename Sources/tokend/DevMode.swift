@@ -59,9 +59,19 @@ final class DevMode: @unchecked Sendable {  // immutable after init (`let` field
         fflush(nil)
     }
 
+    /// Stops the endpoint and removes the temporary directory with what the
+    /// daemon left in it (the socket's lock file, say): Ctrl-C leaves nothing.
     func stop() async {
         try? await idp.shutdown()
-        unlink(directory + "/tokend.sock")
+        if let stream = opendir(directory) {
+            var names: [String] = []
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(stream)
+            for name in names { unlink(directory + "/" + name) }
+        }
         rmdir(directory)
     }
 
