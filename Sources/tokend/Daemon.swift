@@ -163,9 +163,15 @@ final class Daemon {
             for problem in error.errors {
                 logger.error("reload refused, keeping the running configuration", metadata: ["problem": .string(problem.description)])
             }
+            // `systemctl status` shows it until the next successful reload
+            // (the problems themselves, which name files and keys, are in the journal).
+            let count = error.errors.count
+            service.setNote("reload refused (\(count) problem\(count == 1 ? "" : "s"), see the journal), running the previous configuration")
+            notifier.notify("STATUS=\(await service.statusLine())")
             return current
         }
         for warning in loaded.warnings { logger.warning("\(warning)") }
+        service.setNote(nil)
         let plan = ReloadPlan(running: current, loaded: loaded.configuration)
         for key in plan.restartKeys {
             logger.warning("a change of \(key) takes effect at the next restart, not on reload")

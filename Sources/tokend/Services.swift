@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Prometheus
+import Synchronization
 import TokendMetrics
 import TokendCore
 import TokendEngine
@@ -145,6 +146,9 @@ final class NotifierService: @unchecked Sendable {
     private let clientGroup: MultiThreadedEventLoopGroup
     private let engineLoop: any EventLoop
     private var timers: [RepeatedTask] = []
+    /// Shown before the summary until the next successful reload: a refused
+    /// reload stays visible in `systemctl status`.
+    private let note = Mutex<String?>(nil)
 
     init(notifier: ServiceNotifier, engine: TokenEngine, clientGroup: MultiThreadedEventLoopGroup, engineLoop: any EventLoop) {
         self.notifier = notifier
@@ -166,7 +170,14 @@ final class NotifierService: @unchecked Sendable {
 
     /// The engine's one-line summary ("3 profiles, 3 valid").
     func statusLine() async -> String {
-        (try? await engine.summary().get()) ?? "running"
+        decorated((try? await engine.summary().get()) ?? "running")
+    }
+
+    /// Sets (or with nil clears) the note shown before the summary.
+    func setNote(_ text: String?) { note.withLock { $0 = text } }
+
+    private func decorated(_ summary: String) -> String {
+        note.withLock { $0 }.map { "\($0); \(summary)" } ?? summary
     }
 
     /// `WATCHDOG=1` at half `WATCHDOG_USEC`, sent only after every client
@@ -184,10 +195,9 @@ final class NotifierService: @unchecked Sendable {
     /// Keeps systemd's `STATUS=` line current.
     private func startStatusUpdates() -> RepeatedTask? {
         guard notifier.isActive else { return nil }
-        let notifier = self.notifier
         let engine = self.engine
-        return engineLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
-            engine.summary().map { notifier.notify("STATUS=\($0)") }
+        return engineLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(5), delay: .seconds(5)) { [self] _ in
+            engine.summary().map { self.notifier.notify("STATUS=\(self.decorated($0))") }
         }
     }
 }
