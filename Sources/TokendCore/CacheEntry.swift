@@ -37,6 +37,8 @@ public struct CacheEntry: Equatable, Sendable {
     public var nextAttemptBoot: Int64?
     public var nextAttemptUnix: Double?
     public var lastError: String?
+    /// Its `FetchFailure.reason`, for `/readyz`.
+    public var lastReason: String?
     /// A request sent and not yet answered when this was written: a daemon
     /// stopped or killed then never learnt its outcome, so a restart counts
     /// it as a failure (a crash loop must not send one request per start).
@@ -44,7 +46,7 @@ public struct CacheEntry: Equatable, Sendable {
     public var attemptUnix: Double?
 
     public init(profile: String, fingerprint: String, bootID: String, token: Token?, consecutiveFailures: Int = 0,
-                nextAttemptBoot: Int64? = nil, nextAttemptUnix: Double? = nil, lastError: String? = nil,
+                nextAttemptBoot: Int64? = nil, nextAttemptUnix: Double? = nil, lastError: String? = nil, lastReason: String? = nil,
                 attemptBoot: Int64? = nil, attemptUnix: Double? = nil) {
         self.profile = profile
         self.fingerprint = fingerprint
@@ -54,6 +56,7 @@ public struct CacheEntry: Equatable, Sendable {
         self.nextAttemptBoot = nextAttemptBoot
         self.nextAttemptUnix = nextAttemptUnix
         self.lastError = lastError
+        self.lastReason = lastReason
         self.attemptBoot = attemptBoot
         self.attemptUnix = attemptUnix
     }
@@ -171,6 +174,7 @@ public struct CacheEntry: Equatable, Sendable {
         if let nextAttemptBoot { backoff.append(("next_attempt_boot_ns", .int(Int(nextAttemptBoot)))) }
         if let nextAttemptUnix { backoff.append(("next_attempt_unix", .number(nextAttemptUnix, text: String(nextAttemptUnix)))) }
         if let lastError { backoff.append(("last_error", .string(lastError))) }
+        if let lastReason { backoff.append(("last_reason", .string(lastReason))) }
         if let attemptBoot { backoff.append(("attempt_boot_ns", .int(Int(attemptBoot)))) }
         if let attemptUnix { backoff.append(("attempt_unix", .number(attemptUnix, text: String(attemptUnix)))) }
         members.append(("backoff", .object(backoff)))
@@ -190,6 +194,7 @@ public struct CacheEntry: Equatable, Sendable {
                                nextAttemptBoot: backoff["next_attempt_boot_ns"]?.intValue.map(Int64.init),
                                nextAttemptUnix: backoff["next_attempt_unix"]?.doubleValue,
                                lastError: backoff["last_error"]?.stringValue,
+                               lastReason: backoff["last_reason"]?.stringValue.flatMap(FetchFailure.plausibleReason),
                                attemptBoot: backoff["attempt_boot_ns"]?.intValue.map(Int64.init),
                                attemptUnix: backoff["attempt_unix"]?.doubleValue)
         if let token = value["token"], !token.isNull {
@@ -225,6 +230,7 @@ public struct CacheEntry: Equatable, Sendable {
         /// No attempt before this instant (the persisted back-off).
         public var backoffUntil: Instant?
         public var lastError: String?
+        public var lastReason: String?
     }
 
     /// Another boot's `CLOCK_BOOTTIME` means nothing here: a token's expiry is
@@ -237,7 +243,8 @@ public struct CacheEntry: Equatable, Sendable {
     public func restored(now: Instant, unixNow: Double, bootID currentBoot: String, policy: RenewalPolicy, renewalUnit: Double) -> Restored {
         // An unknown boot matches none, not even another unknown one.
         let sameBoot = bootID == currentBoot && currentBoot != BootClock.unknownBootID
-        var result = Restored(token: nil, droppedToken: nil, consecutiveFailures: consecutiveFailures, backoffUntil: nil, lastError: lastError)
+        var result = Restored(token: nil, droppedToken: nil, consecutiveFailures: consecutiveFailures, backoffUntil: nil, lastError: lastError,
+                              lastReason: lastReason)
         // Back-off: on this boot the boot clock, else the wall clock.
         // Never longer than the longest back-off a request could have set.
         let longest = Swift.max(policy.retryMax, maximumRetryAfter)
@@ -260,7 +267,10 @@ public struct CacheEntry: Equatable, Sendable {
             result.consecutiveFailures += 1
             let until = Swift.min(attemptAt + policy.backoff(attempt: result.consecutiveFailures, unit: renewalUnit), now + longest)
             if until > now { result.backoffUntil = Swift.max(result.backoffUntil ?? until, until) }
-            if result.lastError == nil { result.lastError = "a request was under way when tokend stopped" }
+            if result.lastError == nil {
+                result.lastError = "a request was under way when tokend stopped"
+                result.lastReason = "interrupted"
+            }
         }
         guard let token else { return result }
         let obtainedAt: Instant

@@ -8,8 +8,6 @@ public enum ReadinessSummary {
         guard valid < profiles.count, let first = profiles.first(where: { $0.expiresIn == nil }) else {
             return "\(profiles.count) \(noun), \(valid) valid"
         }
-        let why = first.lastError ?? "pending"
-        let shown = why.count > 120 ? String(why.prefix(119)) + "…" : why
-        return "\(valid) of \(profiles.count) valid: \(first.name): \(shown)"
+        return "\(valid) of \(profiles.count) valid: \(first.name): \(first.shortReason)"
     }
 }

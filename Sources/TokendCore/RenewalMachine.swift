@@ -57,6 +57,8 @@ public struct RenewalMachine {
     public private(set) var fetches = 0
     public private(set) var failures = 0
     public private(set) var lastError: String?
+    /// `lastError` in a few words fit for anyone to read (`FetchFailure.reason`).
+    public private(set) var lastReason: String?
     /// Whether the token held came from the persistent cache (SPEC §9) rather than the IdP.
     public private(set) var tokenFromCache = false
 
@@ -93,6 +95,7 @@ public struct RenewalMachine {
         if let restored {
             consecutiveFailures = restored.consecutiveFailures
             lastError = restored.lastError
+            lastReason = restored.lastReason ?? restored.lastError.map { _ in "failed" }
             lastLoggedError = restored.lastError
             if let held = restored.token {
                 token = held
@@ -151,6 +154,7 @@ public struct RenewalMachine {
             if consecutiveFailures > 0 { actions.append(.logRecovered(failures: consecutiveFailures)) }
             consecutiveFailures = 0
             lastError = nil
+            lastReason = nil
             lastLoggedError = nil
             token = held
             published = held
@@ -163,6 +167,7 @@ public struct RenewalMachine {
             failures += 1
             consecutiveFailures += 1
             lastError = failure.message
+            lastReason = failure.reason
             var delay = policy.backoff(attempt: consecutiveFailures, unit: uniform())
             if let retryAfter = failure.retryAfter {
                 delay = Swift.max(delay, Swift.min(retryAfter, maximumRetryAfter))

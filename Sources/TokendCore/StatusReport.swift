@@ -10,6 +10,10 @@ public struct ProfileStatus: Equatable, Sendable {
     public var fetches: Int
     public var failures: Int
     public var lastError: String?
+    /// `lastError` in a few words that quote nothing of the IdP's but an OAuth error code.
+    public var lastReason: String?
+    /// Whether it held a token that has expired.
+    public var expired = false
     /// Why token files could not be written or removed, one per failing sink.
     public var fileErrors: [String] = []
     /// Where the current token came from: "cache" or "idp"; nil without one.
@@ -37,6 +41,8 @@ public struct ProfileStatus: Equatable, Sendable {
         fetches = machine.fetches
         failures = machine.failures
         lastError = machine.lastError
+        lastReason = machine.lastReason
+        expired = machine.token != nil && expiresIn == nil
         if machine.consecutiveFailures > 0, !machine.fetchInFlight, let next = machine.nextAttempt {
             backoffSeconds = Swift.max(0, (next - now).seconds)
         }
@@ -48,7 +54,14 @@ public struct ProfileStatus: Equatable, Sendable {
     public var notReadyReason: String? {
         guard expiresIn == nil else { return nil }
         guard prefetch || everAsked else { return nil }
-        return lastError ?? "pending"
+        return shortReason
+    }
+
+    /// Why it has no valid token, never in the IdP's words (any local user
+    /// reads `/readyz` and `systemctl status`): the failure's kind or OAuth
+    /// error code, `expired` or `pending`.
+    public var shortReason: String {
+        lastReason ?? (expired ? "expired" : "pending")
     }
 
     /// Its entry in the `STATUS` document.

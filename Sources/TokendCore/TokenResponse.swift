@@ -35,11 +35,42 @@ public struct FetchFailure: Error, Equatable, Sendable, CustomStringConvertible 
     public var message: String
     public var retryAfter: TimeSpan?
     public var kind: Kind
+    /// The OAuth `error` code (`oauthError`) or the HTTP status (`httpError`).
+    public var code: String?
 
-    public init(_ message: String, retryAfter: TimeSpan? = nil, kind: Kind = .transportError) {
+    public init(_ message: String, retryAfter: TimeSpan? = nil, kind: Kind = .transportError, code: String? = nil) {
         self.message = message
         self.retryAfter = retryAfter
         self.kind = kind
+        self.code = code
+    }
+
+    /// The failure in a few words that quote nothing of the IdP's but an
+    /// OAuth error code (SPEC §10 `/readyz`: any local user reads it):
+    /// `invalid_client`, `http 503`, `transport`, `invalid_response`.
+    public var reason: String {
+        switch kind {
+        case .oauthError: return code.flatMap(Self.errorCode) ?? "oauth_error"
+        case .httpError: return code.map { "http \($0)" } ?? "http_error"
+        case .transportError: return "transport"
+        case .invalidResponse: return "invalid_response"
+        }
+    }
+
+    /// `text` when it reads like a `reason` (read back from a cache entry), else nil.
+    static func plausibleReason(_ text: String) -> String? {
+        guard !text.isEmpty, text.utf8.count <= 64,
+              text.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x20 }) else { return nil }
+        return text
+    }
+
+    /// An OAuth error code as RFC 6749 spells them (`invalid_client`,
+    /// `unauthorized_client`, extensions alike): lower-case letters, digits
+    /// and `_`, at most 64; anything else is no code.
+    static func errorCode(_ text: String) -> String? {
+        guard !text.isEmpty, text.utf8.count <= 64,
+              text.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else { return nil }
+        return text
     }
 
     public var description: String { message }

@@ -28,21 +28,22 @@ public enum TokenResponseParser {
         if mentionsAccessToken(body) {
             let what = status == 200 ? "invalid token response" : "HTTP \(status)"
             return .failure(FetchFailure("\(what): the body holds an access_token but is not a token response (not quoted)", retryAfter: wait,
-                                         kind: status == 200 ? .invalidResponse : .httpError))
+                                         kind: status == 200 ? .invalidResponse : .httpError, code: String(status)))
         }
         if let json, let error = json["error"]?.stringValue {
             var message = error
             if let description = json["error_description"]?.stringValue, !description.isEmpty {
                 message += ": " + description
             }
-            return .failure(FetchFailure(quotable(message, redact), retryAfter: wait, kind: .oauthError))
+            return .failure(FetchFailure(quotable(message, redact), retryAfter: wait, kind: .oauthError, code: error))
         }
         if status == 200 {
             let reason = json == nil ? "the body is not valid JSON" : "the body is not a JSON object"
             return .failure(FetchFailure("invalid token response: \(reason)", kind: .invalidResponse))
         }
         let snippet = quotable(String(decoding: body, as: UTF8.self), redact)
-        return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait, kind: .httpError))
+        return .failure(FetchFailure(snippet.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(snippet)", retryAfter: wait, kind: .httpError,
+                                     code: String(status)))
     }
 
     /// The most of an IdP's text that an error message may quote: the

@@ -287,7 +287,8 @@ final class ProfileRunner {
         let now = BootClock.now()
         let unixNow = BootClock.unixTime()
         var entry = CacheEntry(profile: configuration.name, fingerprint: fingerprint, bootID: BootClock.bootID, token: nil,
-                               consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError)
+                               consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError,
+                               lastReason: machine.lastReason)
         if let held = machine.token, held.isServable(at: now) {
             entry.token = CacheEntry.Token(issued: held.token, obtainedBoot: held.obtainedAt.nanoseconds,
                                            obtainedUnix: unixNow - (now - held.obtainedAt).seconds,

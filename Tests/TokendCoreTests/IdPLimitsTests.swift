@@ -36,17 +36,25 @@ import TokendPlatform
     }
 
     @Test func theReadinessSummary() {
-        func status(_ name: String, valid: Bool, error: String? = nil) -> ProfileStatus {
+        func status(_ name: String, valid: Bool, error: FetchFailure? = nil) -> ProfileStatus {
             var machine = RenewalMachine(policy: RenewalPolicy())
             _ = machine.start(now: .init(nanoseconds: 0), prefetch: false)
             var s = ProfileStatus(name: name, machine: machine, now: .init(nanoseconds: 0))
             s.expiresIn = valid ? 100 : nil
-            s.lastError = error
+            s.lastError = error?.message
+            s.lastReason = error?.reason
             return s
         }
         #expect(ReadinessSummary.line([status("a", valid: true), status("b", valid: true), status("c", valid: true)]) == "3 profiles, 3 valid")
-        #expect(ReadinessSummary.line([status("a", valid: true), status("api", valid: false, error: "invalid_client: bad"), status("c", valid: true)])
-            == "2 of 3 valid: api: invalid_client: bad")
+        // The kind or the OAuth code, never the IdP's text (systemctl status is for everyone).
+        let oauth = FetchFailure("invalid_client: bad client acme-payroll", kind: .oauthError, code: "invalid_client")
+        #expect(ReadinessSummary.line([status("a", valid: true), status("api", valid: false, error: oauth), status("c", valid: true)])
+            == "2 of 3 valid: api: invalid_client")
+        #expect(ReadinessSummary.line([status("p", valid: false, error: FetchFailure("HTTP 503: down", kind: .httpError, code: "503"))])
+            == "0 of 1 valid: p: http 503")
+        #expect(ReadinessSummary.line([status("p", valid: false, error: FetchFailure("timeout"))]) == "0 of 1 valid: p: transport")
+        let odd = FetchFailure("x", kind: .oauthError, code: "Invalid Client <script>")
+        #expect(odd.reason == "oauth_error")
         #expect(ReadinessSummary.line([status("p", valid: false)]) == "0 of 1 valid: p: pending")
         #expect(ReadinessSummary.line([]) == "0 profiles, 0 valid")
     }

@@ -36,12 +36,12 @@ import TokendPlatform
 
     @Test func failures() throws {
         #expect(parse(401, #"{"error":"invalid_client","error_description":"Client authentication failed"}"#)
-            == .failure(FetchFailure("invalid_client: Client authentication failed", kind: .oauthError)))
-        #expect(parse(200, #"{"error":"invalid_scope"}"#) == .failure(FetchFailure("invalid_scope", kind: .oauthError)))
-        #expect(parse(500, "<html><body>Internal\n  Error</body></html>") == .failure(FetchFailure("HTTP 500: <html><body>Internal Error</body></html>", kind: .httpError)))
-        #expect(parse(503, "", retryAfter: "7") == .failure(FetchFailure("HTTP 503", retryAfter: .seconds(7 as Int64), kind: .httpError)))
-        #expect(parse(500, "", retryAfter: "7") == .failure(FetchFailure("HTTP 500", kind: .httpError)))
-        #expect(parse(429, "", retryAfter: "Mon, 12 Jan 1970 14:03:20 GMT") == .failure(FetchFailure("HTTP 429", retryAfter: .seconds(600 as Int64), kind: .httpError)))
+            == .failure(FetchFailure("invalid_client: Client authentication failed", kind: .oauthError, code: "invalid_client")))
+        #expect(parse(200, #"{"error":"invalid_scope"}"#) == .failure(FetchFailure("invalid_scope", kind: .oauthError, code: "invalid_scope")))
+        #expect(parse(500, "<html><body>Internal\n  Error</body></html>") == .failure(FetchFailure("HTTP 500: <html><body>Internal Error</body></html>", kind: .httpError, code: "500")))
+        #expect(parse(503, "", retryAfter: "7") == .failure(FetchFailure("HTTP 503", retryAfter: .seconds(7 as Int64), kind: .httpError, code: "503")))
+        #expect(parse(500, "", retryAfter: "7") == .failure(FetchFailure("HTTP 500", kind: .httpError, code: "500")))
+        #expect(parse(429, "", retryAfter: "Mon, 12 Jan 1970 14:03:20 GMT") == .failure(FetchFailure("HTTP 429", retryAfter: .seconds(600 as Int64), kind: .httpError, code: "429")))
         for body in [#"{"access_token":"abc"#, "[]", #"{"token_type":"Bearer"}"#, #"{"access_token":"a b"}"#,
                      #"{"access_token":"abc","expires_in":0}"#, #"{"access_token":"abc","expires_in":"soon"}"#, #"{"access_token":42}"#] {
             guard case .failure(let f) = parse(200, body) else { Issue.record("accepted \(body)"); continue }

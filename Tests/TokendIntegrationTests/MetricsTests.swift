@@ -139,7 +139,9 @@ import TokendTesting
         var (status, body) = try get("http://127.0.0.1:\(port)/readyz")
         let deadline = Clocks.deadline(in: 10)
         while !body.contains("invalid_client"), Clocks.monotonic() < deadline { (status, body) = try get("http://127.0.0.1:\(port)/readyz") }
-        #expect(status == 503 && body.contains(#""name":"api""#) && body.contains("invalid_client"), "\(body)")
+        #expect(status == 503 && body.contains(#""name":"api""#) && body.contains(#""reason":"invalid_client""#), "\(body)")
+        // The kind and the OAuth code only: never the IdP's description (any local user reads this).
+        #expect(!body.contains("no such client"), "\(body)")
         #expect(!body.contains("lazy"), "a prefetch = false profile never asked for is ready")
         #expect(try get("http://127.0.0.1:\(port)/readyz/lazy").0 == 200)
         #expect(try get("http://127.0.0.1:\(port)/readyz/nope").0 == 404)
@@ -152,7 +154,7 @@ import TokendTesting
         let expiry = Clocks.deadline(in: 10)
         var late = try get("http://127.0.0.1:\(port)/readyz/api")
         while late.0 != 503, Clocks.monotonic() < expiry { Clocks.sleep(seconds: 0.05); late = try get("http://127.0.0.1:\(port)/readyz/api") }
-        #expect(late.0 == 503 && late.1.contains("HTTP 503"), "\(late.1)")
+        #expect(late.0 == 503 && late.1.contains(#""reason":"http 503""#) && !late.1.contains("down"), "\(late.1)")
         #expect(try get("http://127.0.0.1:\(port)/healthz").0 == 200)
         #expect(try get("http://127.0.0.1:\(port)/nothing").0 == 404)
         #expect(daemon.stop() == 0)
