@@ -13,7 +13,8 @@ import TokendTelemetry
 /// `metrics_listen` (SPEC §10): `GET /metrics`, `/healthz`, `/readyz` and
 /// `/readyz/PROFILE` over HTTP/1.1, on the client event loops (never the
 /// engine's). A scraper is bounded: 16 connections at most, requests of a
-/// few KiB without a body, 10 s of idleness.
+/// few KiB without a body, a whole request within 5 s of its first byte
+/// (SPEC §10: a client that trickles bytes cannot hold a slot), 10 s of idleness.
 public final class MetricsEndpoint: Sendable {
     private let channel: any Channel
     private let lock: CInt?
@@ -21,6 +22,7 @@ public final class MetricsEndpoint: Sendable {
 
     static let maximumConnections = 16
     static let idleTimeout = TimeAmount.seconds(10)
+    static let requestDeadline = TimeAmount.seconds(5)
 
     private init(channel: any Channel, lock: CInt?, socketFile: (path: String, inode: UInt64?)?) {
         self.channel = channel
@@ -62,6 +64,7 @@ public final class MetricsEndpoint: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in context.open.wrappingDecrement(ordering: .relaxed) }
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RequestDeadlineHandler(deadline: requestDeadline))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     try sync.addHandler(MetricsHTTPHandler(context: context))
@@ -94,6 +97,41 @@ public final class MetricsEndpoint: Sendable {
             if let socketFile { ListeningSocket.remove(path: socketFile.path, inode: socketFile.inode) }
             if let lock { close(lock) }
         }
+    }
+}
+
+/// Closes a connection whose request is not complete (answered) within
+/// `deadline` of its first byte. Sits before the HTTP decoder: it sees bytes
+/// coming in and answers going out, so a request's clock starts at its
+/// first byte and stops at its answer.
+final class RequestDeadlineHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let deadline: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(deadline: TimeAmount) { self.deadline = deadline }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timer == nil {
+            let channel = context.channel
+            timer = context.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        timer?.cancel()
+        timer = nil
+        context.write(data, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
     }
 }
 

@@ -103,8 +103,10 @@ final class SocketService: @unchecked Sendable {
 }
 
 /// `metrics_listen` (SPEC §10): `/metrics`, `/healthz`, `/readyz`, up after
-/// the socket (a scraper sees a daemon that serves) and down before it.
-final class MetricsService: @unchecked Sendable {
+/// the socket (a scraper sees a daemon that serves) and down before it. An
+/// address that cannot be bound (another process took the port first) is
+/// never fatal: tokend serves tokens anyway and tries again every 30 s.
+final class MetricsService: @unchecked Sendable {  // mutable state confined to `loop`
     private let address: MetricsAddress
     private let socketMode: UInt32
     private let group: MultiThreadedEventLoopGroup
@@ -112,9 +114,13 @@ final class MetricsService: @unchecked Sendable {
     private let registry: PrometheusCollectorRegistry
     private let loops: [any EventLoop]
     private let logger: Logger
+    private let loop: any EventLoop
     private var endpoint: MetricsEndpoint?
+    private var retry: Scheduled<Void>?
+    private var stopped = false
     /// Where `/metrics` is, once listening.
-    var url: String? { endpoint?.metricsURL }
+    var url: String? { try? loop.submit { self.endpoint?.metricsURL }.wait() }
+    static let retryInterval = TimeAmount.seconds(30)
 
     init(address: MetricsAddress, socketMode: UInt32, group: MultiThreadedEventLoopGroup, engine: TokenEngine,
          registry: PrometheusCollectorRegistry, loops: [any EventLoop], logger: Logger) {
@@ -125,16 +131,45 @@ final class MetricsService: @unchecked Sendable {
         self.registry = registry
         self.loops = loops
         self.logger = logger
+        self.loop = group.next()
     }
 
     var stage: LifecycleStage {
         LifecycleStage("the metrics endpoint", start: { [self] in
-            endpoint = try await MetricsEndpoint.start(address: address, socketMode: socketMode, group: group, engine: engine,
-                                                       registry: registry, loops: loops).get()
-            logger.info("metrics, health and readiness", metadata: ["url": .string(url ?? "?")])
+            try await loop.flatSubmit { self.attempt(first: true) }.get()
         }, stop: { [self] _ in
+            let endpoint = try? await loop.submit {
+                self.stopped = true
+                self.retry?.cancel()
+                self.retry = nil
+                return self.endpoint
+            }.get()
             try? await endpoint?.stop().get()
         })
+    }
+
+    /// Binds the address; on failure logs why (once, then quietly at each
+    /// retry) and tries again in `retryInterval`. Always succeeds.
+    private func attempt(first: Bool) -> EventLoopFuture<Void> {
+        loop.preconditionInEventLoop()
+        return MetricsEndpoint.start(address: address, socketMode: socketMode, group: group, engine: engine,
+                                     registry: registry, loops: loops).hop(to: loop).map { [self] endpoint in
+            guard !stopped else { _ = endpoint.stop(); return }
+            self.endpoint = endpoint
+            logger.info("metrics, health and readiness", metadata: ["url": .string(endpoint.metricsURL)])
+        }.recover { [self] error in
+            guard !stopped else { return }
+            if first {
+                logger.error("cannot listen on metrics_listen; tokens are served anyway, trying again every 30 s",
+                             metadata: ["address": .string(address.description), "error": .string("\(error)")])
+            } else {
+                logger.debug("metrics_listen still cannot be bound", metadata: ["error": .string("\(error)")])
+            }
+            retry = loop.scheduleTask(in: Self.retryInterval) { [self] in
+                retry = nil
+                if !stopped { _ = attempt(first: false) }
+            }
+        }
     }
 }
 

@@ -205,4 +205,53 @@ import TokendTesting
             #expect(try runTool(productsDirectory + "/tokend", ["--check", "--config", file]).0 == 0, "\(listen)")
         }
     }
+
+    /// SPEC §10: a port another process took first is not fatal: tokend
+    /// serves tokens, logs an error and keeps trying (every 30 s).
+    @Test func aTakenMetricsPortNeverCostsAToken() async throws {
+        let idp = try await TestIdP.start()
+        let (blocker, port) = LoopbackTCP.bind(listening: true)
+        defer { close(blocker) }
+        let daemon = try DaemonProcess(config: "metrics_listen = \"127.0.0.1:\(port)\"\n" + profileConfig("api", url: idp.tokenURL))
+        #expect(daemon.waitReady(), "\(daemon.log)")
+        #expect(try LineClient(path: daemon.socket).request("GET api")?.hasPrefix("OK ") == true)
+        #expect(daemon.isRunning)
+        #expect(daemon.stop() == 0)
+        #expect(daemon.log.contains("cannot listen on metrics_listen"), "\(daemon.log)")
+        try await idp.shutdown()
+    }
+
+    /// SPEC §10: a request must be complete within 5 s of its first byte; a
+    /// client trickling a byte every 0.5 s was kept 10.5 s.
+    @Test func aTricklingScraperIsClosedFiveSecondsAfterItsFirstByte() async throws {
+        let idp = try await TestIdP.start()
+        let port = Self.freePort()
+        let daemon = try DaemonProcess(config: "metrics_listen = \"127.0.0.1:\(port)\"\n" + profileConfig("api", url: idp.tokenURL))
+        #expect(daemon.waitReady())
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        let request = Array("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 40)
+        let start = Clocks.monotonic()
+        var closedAfter: Double?
+        for byte in request {
+            if send(fd, [byte], 1, Int32(MSG_NOSIGNAL)) != 1 { closedAfter = Double(Clocks.monotonic() - start) / 1e9; break }
+            // The server's close is the event: wait for it up to 0.5 s, then send the next byte.
+            if waitReadable(fd, until: Clocks.deadline(in: 0.5)) {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                if recv(fd, &buffer, 64, 0) <= 0 { closedAfter = Double(Clocks.monotonic() - start) / 1e9; break }
+            }
+        }
+        let after = try #require(closedAfter, "the connection stayed open through the whole trickle")
+        #expect(after >= 4.5 && after < 6.5, "closed after \(after) s")
+        #expect(daemon.stop() == 0)
+        try await idp.shutdown()
+    }
 }
