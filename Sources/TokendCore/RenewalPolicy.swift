@@ -39,7 +39,19 @@ public struct RenewalPolicy: Equatable, Sendable {
             // saying 0 must not make tokend ask again in a loop.
             moment = Swift.max(sentAt + refreshIn, sentAt + retryMin, sentAt + lifetime * RenewalPolicy.earliestRefreshFraction)
         }
-        return Swift.min(Swift.max(moment, sentAt), sentAt + lifetime)
+        return Swift.min(Swift.max(moment, sentAt), latestRenewal(for: token, sentAt: sentAt))
+    }
+
+    /// The latest moment a renewal may start: before the token stops being
+    /// servable (its last second is never served), with up to a second of
+    /// room for the request itself. Only short lifetimes ever reach it: a
+    /// 2 s token with `renew_at = 0.5` and jitter would otherwise be renewed
+    /// after it stopped being servable, leaving clients and token files a
+    /// gap with no token.
+    func latestRenewal(for token: IssuedToken, sentAt: Instant) -> Instant {
+        let servable = token.lifetime - HeldToken.minimumServableLifetime
+        guard servable > .zero else { return sentAt }
+        return sentAt + servable - Swift.min(HeldToken.minimumServableLifetime, servable * 0.5)
     }
 
     /// The wait before retry number `attempt` (1 for the first retry):

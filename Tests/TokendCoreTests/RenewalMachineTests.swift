@@ -250,4 +250,25 @@ struct MachineDriver {
         d.succeed(lifetime: 2, sentAt: sent)
         #expect(d.published == nil && d.machine.failures == 1)
     }
+
+    /// A renewal always starts while the token is still servable, with room
+    /// for the request: a 2 s token with renew_at = 0.5 and jitter was renewed
+    /// up to 0.1 s after its last servable instant (answers carry at least one
+    /// whole second), so it was "expired" for a moment and its files went.
+    @Test func renewalStartsWithinTheServableLifetime() {
+        let sentAt = Instant(nanoseconds: 1_000_000_000)
+        for (lifetime, renewAt, jitter) in [(2.0, 0.5, 0.05), (2.0, 0.9, 0.1), (1.5, 0.75, 0.05), (10.0, 0.95, 0.1), (3600.0, 0.75, 0.05)] {
+            let policy = RenewalPolicy(renewAt: renewAt, jitter: jitter)
+            let token = IssuedToken(accessToken: "t", tokenType: "Bearer", lifetime: TimeSpan.seconds(lifetime))
+            let held = HeldToken(token: token, obtainedAt: sentAt, renewAt: sentAt)
+            for unit in [0.0, 0.5, 0.9999] {
+                let moment = policy.renewalMoment(for: token, sentAt: sentAt, unit: unit)
+                #expect(moment < held.servableUntil, "lifetime \(lifetime) renew_at \(renewAt) unit \(unit)")
+                #expect(moment >= sentAt)
+            }
+        }
+        // Long lifetimes keep SPEC §4's moment exactly: L × renew_at.
+        let hour = IssuedToken(accessToken: "t", tokenType: "Bearer", lifetime: .seconds(3600 as Int64))
+        #expect(RenewalPolicy().renewalMoment(for: hour, sentAt: sentAt, unit: 0.5) == sentAt + .seconds(2700 as Int64))
+    }
 }
