@@ -38,8 +38,10 @@ public final class DiskQueue: Sendable {
 }
 
 /// Keeps one profile's token files in step with its token (SPEC §11): each
-/// new token is written to every sink, the files are removed just before
-/// the token stops being servable when no successor came, and a reload's
+/// new token is written to every sink, and a file is removed just before the
+/// token it holds stops being servable when no successor reached it (an
+/// outage, or a write that failed: a full disk keeps the previous token in
+/// the file, and a reader must never see it expire there); a reload's
 /// changed sinks are moved. Confined to the engine's event loop; the I/O
 /// itself happens on the `DiskQueue`'s thread.
 final class FileDelivery {
@@ -47,8 +49,11 @@ final class FileDelivery {
     private let queue: DiskQueue
     private let loop: any EventLoop
     private let logger: Logger
-    /// The token the files hold, while they hold one.
+    /// The profile's current token, while it has one.
     private var written: HeldToken?
+    /// What each file holds, as far as tokend knows, by path: the token of
+    /// its last successful write (a failed write leaves the one before).
+    private var held: [String: HeldToken] = [:]
     private var removal: Scheduled<Void>?
     private var retired = false
     /// The last failure of each sink, by path, until it succeeds again.
@@ -62,16 +67,15 @@ final class FileDelivery {
     }
 
     /// The profile's current token changed (nil: it has none).
-    func publish(_ held: HeldToken?) {
+    func publish(_ next: HeldToken?) {
         guard !retired else { return }
-        guard let held, held.isServable(at: BootClock.now()) else {
+        guard let next, next.isServable(at: BootClock.now()) else {
             expire()
             return
         }
-        guard held != written else { return }
-        written = held
-        for sink in sinks { write(held, to: sink) }
-        scheduleRemoval(at: held.servableUntil)
+        guard next != written else { return }
+        written = next
+        for sink in sinks { write(next, to: sink) }
     }
 
     /// The profile starts with no token to write (none cached, or none
@@ -84,9 +88,9 @@ final class FileDelivery {
 
     /// A changed profile whose token keeps its meaning (same fingerprint)
     /// takes over the files of the runner it replaces, and their expiry.
-    func adopt(_ held: HeldToken?) {
-        guard !retired, let held else { return }
-        publish(held)
+    func adopt(_ token: HeldToken?) {
+        guard !retired, let token else { return }
+        publish(token)
     }
 
     /// Removes the files whose paths are not in `kept`.
@@ -106,8 +110,8 @@ final class FileDelivery {
         let previous = Set(sinks)
         sinks = next
         errors = errors.filter { nextPaths.contains($0.key) }
-        guard let held = written, held.isServable(at: BootClock.now()) else { return }
-        for sink in next where !previous.contains(sink) { write(held, to: sink) }
+        guard let current = written, current.isServable(at: BootClock.now()) else { return }
+        for sink in next where !previous.contains(sink) { write(current, to: sink) }
     }
 
     /// The profile stops. Its files are removed when it is removed or its
@@ -121,27 +125,30 @@ final class FileDelivery {
         if removingFiles { for sink in sinks { remove(sink) } }
     }
 
-    /// The token the files hold is no longer servable and none replaced it.
+    /// The current token is no longer servable and none replaced it.
     private func expire() {
-        removal?.cancel()
-        removal = nil
-        guard written != nil else { return }
+        guard written != nil || !held.isEmpty else { return }
         written = nil
-        for sink in sinks { remove(sink) }
+        for sink in sinks where held[sink.path] != nil { remove(sink) }
     }
 
-    private func write(_ held: HeldToken, to sink: TokenFileSink) {
+    private func write(_ token: HeldToken, to sink: TokenFileSink) {
         let now = BootClock.now()
-        let bytes = sink.content(held.token, expiresIn: held.remaining(at: now).wholeSeconds,
+        let bytes = sink.content(token.token, expiresIn: token.remaining(at: now).wholeSeconds,
                                  unixNow: Int64(BootClock.unixTime()))
-        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote")
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote") {
+            $0.held[sink.path] = token
+        }
     }
 
     private func remove(_ sink: TokenFileSink) {
-        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.remove(sink) }, action: "removed")
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.remove(sink) }, action: "removed") {
+            $0.held[sink.path] = nil
+        }
     }
 
-    private func record(_ sink: TokenFileSink, _ outcome: EventLoopFuture<HostError?>, action: String) {
+    private func record(_ sink: TokenFileSink, _ outcome: EventLoopFuture<HostError?>, action: String,
+                        succeeded: @escaping @Sendable (FileDelivery) -> Void) {
         let bound = NIOLoopBound(self, eventLoop: loop)
         outcome.whenComplete { result in
             let delivery = bound.value
@@ -157,25 +164,42 @@ final class FileDelivery {
                 }
                 delivery.errors[sink.path] = failure
             } else {
+                succeeded(delivery)
                 if delivery.errors.removeValue(forKey: sink.path) != nil {
                     delivery.logger.notice("token file updated again", metadata: ["file": .string(sink.path)])
                 }
                 delivery.logger.debug("\(action) a token file", metadata: ["file": .string(sink.path)])
             }
+            delivery.scheduleRemoval()
         }
     }
 
-    /// Timers run on the monotonic clock, which stops during suspend: wake at
-    /// least every 30 s to re-read `CLOCK_BOOTTIME`.
-    private func scheduleRemoval(at instant: Instant) {
+    /// Wakes when the first file's token stops being servable. Timers run on
+    /// the monotonic clock, which stops during suspend: wake at least every
+    /// 30 s to re-read `CLOCK_BOOTTIME`.
+    private func scheduleRemoval() {
         removal?.cancel()
-        let delay = min(max(instant - BootClock.now(), .zero), TimeSpan.seconds(30 as Int64))
+        removal = nil
+        guard !retired, let first = held.values.map(\.servableUntil).min() else { return }
+        let delay = min(max(first - BootClock.now(), .zero), TimeSpan.seconds(30 as Int64))
         let bound = NIOLoopBound(self, eventLoop: loop)
         removal = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-            let delivery = bound.value
-            delivery.removal = nil
-            guard !delivery.retired, let held = delivery.written else { return }
-            if BootClock.now() < held.servableUntil { delivery.scheduleRemoval(at: held.servableUntil) } else { delivery.expire() }
+            bound.value.removal = nil
+            bound.value.removeStaleFiles()
         }
+    }
+
+    /// Each file whose token is no longer servable goes; the current token,
+    /// if there is one, is written in its place (its own write failed).
+    private func removeStaleFiles() {
+        guard !retired else { return }
+        let now = BootClock.now()
+        for sink in sinks {
+            guard let token = held[sink.path], now >= token.servableUntil else { continue }
+            remove(sink)
+            if let current = written, current != token, current.isServable(at: now) { write(current, to: sink) }
+        }
+        if let current = written, !current.isServable(at: now) { written = nil }
+        scheduleRemoval()
     }
 }

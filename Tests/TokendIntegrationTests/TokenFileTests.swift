@@ -251,4 +251,46 @@ import TokendTesting
         }
         try await idp.shutdown()
     }
+
+    /// SPEC §11 on a full disk: a failed write leaves the previous token in
+    /// the file, and its removal was moved to the new token's expiry, so
+    /// readers got an expired token. Now the file goes before its own token
+    /// stops being servable, and comes back once a write succeeds.
+    @Test(.enabled(if: runningAsRoot, "mounting a small tmpfs needs root"))
+    func aFullDiskNeverLeavesAnExpiredTokenInAFile() async throws {
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 4))
+        let mount = temporaryDirectory() + "/small"
+        mkdir(mount, 0o755)
+        let (mounted, _, why) = try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount])
+        try #require(mounted == 0, "\(why)")
+        defer { _ = try? runTool("/bin/umount", ["-l", mount]) }
+        let path = mount + "/api.token"
+        let daemon = try DaemonProcess(config: profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.3\njitter = 0.05" + sink("api", path)))
+        #expect(daemon.waitReady())
+        #expect(eventually { read(path) != nil })
+        let first = try #require(read(path))
+        // Fill the file system: every later write fails with ENOSPC.
+        _ = try runTool("/bin/sh", ["-c", "cat /dev/zero > \(mount)/filler 2>/dev/null; true"])
+        let firstIssued = try #require(idp.issued.first { $0.token == first })
+        var problems: [String] = []
+        // Until well after the first token's expiry: the file is the first
+        // token while it is valid, or absent; never an expired token.
+        while Clocks.boot() < firstIssued.expiresAt + 1_500_000_000 {
+            if let content = read(path), let issued = idp.issued.first(where: { $0.token == content }), Clocks.boot() >= issued.expiresAt {
+                problems.append("read a token \(Double(Clocks.boot() - issued.expiresAt) / 1e6) ms after its expiry")
+            }
+            Clocks.sleep(seconds: 0.01)
+        }
+        #expect(problems.isEmpty, "\(problems.prefix(3))")
+        // The first token went; a write into the page its removal freed may have brought the current one.
+        if let content = read(path) {
+            #expect(content != first && idp.issued.contains { $0.token == content && Clocks.boot() < $0.expiresAt })
+        }
+        #expect(daemon.log.contains("token file not updated"), "\(daemon.log)")
+        // Space again: the next renewal writes the file.
+        unlink(mount + "/filler")
+        #expect(eventually(15) { read(path).map { token in idp.issued.contains { $0.token == token && Clocks.boot() < $0.expiresAt } } ?? false })
+        #expect(daemon.stop() == 0)
+        try await idp.shutdown()
+    }
 }
