@@ -64,9 +64,7 @@ public final class AssertionSigner: Sendable {
         let settings = profile.assertion
         switch profile.authMethod {
         case .privateKeyJWT:
-            guard let pem = settings.key else { throw Failure("no client assertion key was loaded") }
-            let signingKey: SigningKey
-            do throws(SigningKey.LoadFailure) { signingKey = try SigningKey(pem: pem.bytes) } catch { throw Failure(error.description) }
+            guard let signingKey = settings.key?.key else { throw Failure("no client assertion key was loaded") }
             let algorithm = settings.algorithm ?? signingKey.kind.defaultAlgorithm
             guard signingKey.kind.algorithms.contains(algorithm) else {
                 throw Failure("\(algorithm) does not fit this \(signingKey.kind) key (it signs with \(signingKey.kind.algorithms.joined(separator: " or ")))")

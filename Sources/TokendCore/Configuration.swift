@@ -1,3 +1,4 @@
+import TokendCrypto
 import TokendPlatform
 
 /// The validated configuration of the daemon (SPEC §2): what the file says,
@@ -81,11 +82,24 @@ public enum ClientAuthMethod: String, Sendable, CaseIterable {
     public var usesAssertion: Bool { self == .privateKeyJWT || self == .clientSecretJWT }
 }
 
-/// The PEM of a client assertion key, as read from its file or credential.
-/// Its descriptions never show it.
-public struct PrivateKeyPEM: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    public let bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+/// A client assertion key as the loader leaves it: libcrypto's key object
+/// (which clears the key's bytes when freed) and the SHA-256 of the PEM it
+/// was read from, so that a reload notices a replaced key. The PEM itself is
+/// cleared as soon as libcrypto has read it: no copy of it stays in memory
+/// for the life of the process. Its descriptions never show it.
+public struct LoadedSigningKey: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let key: SigningKey
+    private let digest: [UInt8]
+
+    /// Reads `pem` into libcrypto, then clears `pem` (in place: the caller
+    /// must hold its only reference, or the clearing writes to a copy).
+    public init(pem: inout [UInt8]) throws(SigningKey.LoadFailure) {
+        defer { AESGCM.cleanse(&pem) }
+        key = try SigningKey(pem: pem)
+        digest = SHA256.hash(pem)
+    }
+
+    public static func == (a: LoadedSigningKey, b: LoadedSigningKey) -> Bool { a.digest == b.digest }
     public var description: String { "<private key>" }
     public var debugDescription: String { "<private key>" }
 }
@@ -95,7 +109,7 @@ public struct ClientAssertionSettings: Equatable, Sendable {
     /// Where the private key comes from (`private_key_jwt` only).
     public var keySource: SecretSource?
     /// The key, once the loader has read it.
-    public var key: PrivateKeyPEM?
+    public var key: LoadedSigningKey?
     /// The JWS `alg`; nil until the loader has chosen it from the key.
     public var algorithm: String?
     public var kid: String?
@@ -105,7 +119,7 @@ public struct ClientAssertionSettings: Equatable, Sendable {
 
     public static let defaultLifetime = TimeSpan.seconds(60 as Int64)
 
-    public init(keySource: SecretSource? = nil, key: PrivateKeyPEM? = nil, algorithm: String? = nil, kid: String? = nil,
+    public init(keySource: SecretSource? = nil, key: LoadedSigningKey? = nil, algorithm: String? = nil, kid: String? = nil,
                 audience: String? = nil, lifetime: TimeSpan = ClientAssertionSettings.defaultLifetime) {
         self.keySource = keySource
         self.key = key

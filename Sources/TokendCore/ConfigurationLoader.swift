@@ -191,12 +191,17 @@ public enum ConfigurationLoader {
             case .inline, nil:
                 return  // the parser already said a key is needed
             }
-            switch host.readFile(file, limit: 64 << 10) {
-            case .success(var bytes):
-                profile.assertion.key = PrivateKeyPEM(bytes)
-                for i in bytes.indices { bytes[i] = 0 }
-            case .failure(let e):
-                fail(settingsKey, "cannot read \(file): \(e.message)")
+            var read = host.readFile(file, limit: 64 << 10)
+            guard case .success(var pem) = read else {
+                if case .failure(let e) = read { fail(settingsKey, "cannot read \(file): \(e.message)") }
+                return
+            }
+            // `pem` must be the only reference for the clearing to reach its bytes.
+            read = .success([])
+            do throws(SigningKey.LoadFailure) {
+                profile.assertion.key = try LoadedSigningKey(pem: &pem)
+            } catch {
+                fail(settingsKey, error.description)
                 return
             }
         } else {

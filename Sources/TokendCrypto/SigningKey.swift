@@ -14,9 +14,9 @@ public enum HMACSHA256 {
     }
 }
 
-/// A private key for signed client assertions (RFC 7523), held by libcrypto.
-/// Its bytes never leave OpenSSL's memory (which clears them when freed);
-/// the PEM it was read from is for the caller to clear.
+/// A private key for signed client assertions (RFC 7523), held by libcrypto,
+/// which clears the key's bytes when it frees them. The PEM it was read from
+/// is the caller's to clear (TokendCore's `LoadedSigningKey` does, at once).
 public final class SigningKey: @unchecked Sendable {  // immutable after init; each signature uses its own EVP_MD_CTX (OpenSSL 3 allows concurrent use of one EVP_PKEY)
     public enum Kind: Equatable, Sendable, CustomStringConvertible {
         case rsa(bits: Int)

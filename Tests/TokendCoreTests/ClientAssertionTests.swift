@@ -88,11 +88,31 @@ import TokendPlatform
         #expect(errors("auth_method = \"private_key_jwt\"\nclient_assertion_key_file = \"/k\"\nclient_assertion_kid = \"k\"\nclient_assertion_audience = \"https://a\"\nclient_assertion_lifetime = \"2m\"\n").isEmpty)
     }
 
-    @Test func keysAreNeverDescribed() {
-        let pem = PrivateKeyPEM(Array("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIH\n".utf8))
-        #expect("\(pem)" == "<private key>" && String(reflecting: pem) == "<private key>")
+    /// A throw-away Ed25519 key, for these tests only.
+    static let testKey = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMbN7NqzD2DMudSsXDmVx9cYjj3OFjZxUy1q5IF76lET\n-----END PRIVATE KEY-----\n"
+
+    @Test func keysAreNeverDescribedAndTheirPEMIsCleared() throws {
+        var pem = Array(Self.testKey.utf8)
+        let key = try LoadedSigningKey(pem: &pem)
+        // The PEM is gone from the buffer tokend read it into; libcrypto holds the key.
+        #expect(pem.allSatisfy { $0 == 0 } && pem.count == Self.testKey.utf8.count)
+        #expect("\(key)" == "<private key>" && String(reflecting: key) == "<private key>")
         var settings = ClientAssertionSettings()
-        settings.key = pem
-        #expect(!"\(settings)".contains("MC4CAQ"))
+        settings.key = key
+        #expect(!"\(settings)".contains("MC4CAQ") && !String(reflecting: settings).contains("MC4CAQ"))
+        // The same key read again is equal (a reload keeps the profile); another is not.
+        var again = Array(Self.testKey.utf8)
+        #expect(try LoadedSigningKey(pem: &again) == key)
+    }
+
+    /// The loader keeps no copy of the PEM in the configuration.
+    @Test func theLoadedConfigurationHoldsNoPEM() throws {
+        var host = FakeHost()
+        host.files["/k"] = Self.testKey
+        let loaded = try ConfigurationLoader.load(text: "[profile.p]\ntoken_url = \"https://i.example/t\"\nclient_id = \"c\"\nauth_method = \"private_key_jwt\"\nclient_assertion_key_file = \"/k\"\n",
+                                                  path: "/t.toml", host: host)
+        let dump = String(reflecting: loaded)
+        #expect(!dump.contains("MC4CAQ") && !dump.contains("BEGIN PRIVATE KEY"))
+        #expect(loaded.configuration.profiles[0].assertion.key != nil)
     }
 }

@@ -166,7 +166,8 @@ import TokendTesting
     @Test func tenThousandAssertionsHaveTenThousandJTIs() throws {
         let pair = Self.keys["ed25519"]!
         let pem = try #require(TestFiles.read(pair.privatePath))
-        var settings = ClientAssertionSettings(key: PrivateKeyPEM(Array(pem.utf8)))
+        var bytes = Array(pem.utf8)
+        var settings = ClientAssertionSettings(key: try LoadedSigningKey(pem: &bytes))
         settings.lifetime = .seconds(120 as Int64)
         var profile = ProfileConfiguration(name: "p", tokenURL: "https://idp.example.com/token", clientID: "c-1", clientSecret: Secret(""))
         profile.authMethod = .privateKeyJWT
