@@ -155,6 +155,12 @@ public enum ConfigurationLoader {
                 }
                 // No `group`: the file keeps the group it is created with (tokend's
                 // effective group, or a set-group-ID directory's), with no fchown.
+                // Under the shipped unit that is the socket's clients' group: a
+                // group-readable file of a profile with allow_* rules would give
+                // its token to peers those rules refuse.
+                if sink.group == nil, sink.mode & 0o040 != 0, profile.access.restricted {
+                    warnings.append("\(path): \(sinkKey): allow_* rules do not apply to token files, and without `group` the file (mode \(String(sink.mode, radix: 8))) is readable by tokend's own group (under the shipped unit, every client of the socket); set `group` to the readers' group, or mode = \"0600\"")
+                }
                 if let gid = sink.groupID, let problem = host.fileGroupProblem(gid, directory: sink.directory) {
                     fail("\(sinkKey).group", problem)
                 }

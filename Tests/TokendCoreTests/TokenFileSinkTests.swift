@@ -133,6 +133,19 @@ import TokendPlatform
         #expect(found.contains { $0.key == "profile.api.file[0].group" && $0.message.contains("fchown") })
     }
 
+    /// allow_* rules do not reach token files: a group-readable file without
+    /// `group` in a restricted profile is a warning (under the unit its group
+    /// is the socket's clients' group).
+    @Test func aRestrictedProfileWithAGroupReadableFileWithoutGroupIsAWarning() throws {
+        let head = Self.head + "allow_users = [\"alice\"]\n"
+        let warned = try ConfigurationLoader.load(text: head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\n", path: "/t.toml", host: FakeHost())
+        #expect(warned.warnings.contains { $0.contains("profile.api.file[0]") && $0.contains("allow_*") })
+        for keys in ["mode = \"0600\"\n", "group = \"prometheus\"\n"] {
+            let quiet = try ConfigurationLoader.load(text: head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\n" + keys, path: "/t.toml", host: FakeHost())
+            #expect(!quiet.warnings.contains { $0.contains("allow_*") }, "\(keys)")
+        }
+    }
+
     @Test func contentOfEachFormat() {
         let token = IssuedToken(accessToken: "eyJ.a.b", tokenType: "Bearer", lifetime: .seconds(3600 as Int64))
         #expect(TokenFileSink(path: "/t", format: .token).content(token, expiresIn: 3599, unixNow: 1_000) == Array("eyJ.a.b".utf8))
