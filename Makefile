@@ -6,6 +6,8 @@
 #   make dev              ./scripts/dev.sh (tokend --dev: a local demonstration)
 #   make check-units      tests/check-units.sh (systemd-analyze verify + security)
 #   make check-install    make install into a scratch DESTDIR and check the tree
+#   sudo make check-systemd  tests/systemd-stage.sh: the installed units under a
+#                         real systemd booted in a container (systemd-nspawn)
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
 #   make bench | chaos | abuse   release build, then tokend-bench (issue 6)
@@ -39,7 +41,7 @@ SWIFT_RELEASE_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH_
 UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
            -e 's|/usr/local/share/doc/tokend/|$(DOCDIR)/|g'
 
-.PHONY: all debug release test dev check-units check-install install uninstall bench chaos abuse fuzz test-sanitize
+.PHONY: all debug release release-binaries test dev check-units check-install check-systemd install uninstall bench chaos abuse fuzz test-sanitize
 
 all: debug
 
@@ -48,6 +50,11 @@ debug:
 
 release:
 	$(SWIFT) build $(SWIFT_RELEASE_FLAGS)
+
+# Only what install puts on a host (no bench, fuzz targets or tests).
+release-binaries:
+	$(SWIFT) build $(SWIFT_RELEASE_FLAGS) --product tokend
+	$(SWIFT) build $(SWIFT_RELEASE_FLAGS) --product tokenctl
 
 test:
 	./scripts/test.sh
@@ -64,6 +71,9 @@ check-units:
 check-install:
 	tests/check-install.sh
 
+check-systemd:
+	bash tests/systemd-stage.sh
+
 bench:
 	./scripts/bench.sh perf
 
@@ -79,7 +89,7 @@ fuzz:
 test-sanitize:
 	./scripts/test-sanitize.sh
 
-install: release
+install: release-binaries
 	@set -e; \
 	bin="$$($(SWIFT) build $(SWIFT_RELEASE_FLAGS) --show-bin-path)"; \
 	for f in tokend tokenctl; do test -x "$$bin/$$f" || { echo "make install: $$bin/$$f is missing" >&2; exit 1; }; done; \

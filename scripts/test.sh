@@ -10,3 +10,6 @@ swift build --build-tests
 swift test --no-parallel
 bash tests/check-units.sh
 bash tests/check-monitoring.sh
+# The installed units under a real systemd (PID 1 of a booted Debian 12
+# container): needs root for systemd-nspawn.
+if ((EUID == 0)); then bash tests/systemd-stage.sh; else sudo bash tests/systemd-stage.sh; fi
