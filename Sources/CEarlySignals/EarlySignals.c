@@ -19,6 +19,13 @@ int tokend_early_signal_pipe(void) {
     return early_pipe;
 }
 
+void tokend_early_signals_ignore(void) {
+    int handled[] = {SIGHUP, SIGTERM, SIGINT};
+    for (unsigned i = 0; i < sizeof handled / sizeof handled[0]; i++) signal(handled[i], SIG_IGN);
+    if (early_pipe >= 0) close(early_pipe);
+    early_pipe = -1;
+}
+
 void tokend_early_signals_release(void) {
     int handled[] = {SIGHUP, SIGTERM, SIGINT};
     for (unsigned i = 0; i < sizeof handled / sizeof handled[0]; i++) signal(handled[i], SIG_DFL);

@@ -114,9 +114,15 @@ int tokend_has_effective_capability(int capability) {
 int tokend_fchown_refused(void) {
     // A descriptor this process owns: fchown to "no change" succeeds unless
     // a seccomp filter (systemd's SystemCallFilter=) refuses the call itself.
+    // Where memfd_create is refused too, a pipe (also this process's own).
+    int fds[2] = {-1, -1};
     int fd = memfd_create("tokend-fchown-probe", MFD_CLOEXEC);
-    if (fd < 0) return 0;
+    if (fd < 0) {
+        if (pipe2(fds, O_CLOEXEC) != 0) return 0;
+        fd = fds[0];
+    }
     int refused = fchown(fd, (uid_t)-1, (gid_t)-1) != 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS);
     close(fd);
+    if (fds[1] >= 0) close(fds[1]);
     return refused;
 }

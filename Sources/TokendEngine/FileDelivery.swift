@@ -87,19 +87,27 @@ final class FileDelivery {
     }
 
     /// A changed profile whose token keeps its meaning (same fingerprint)
-    /// takes over the files of the runner it replaces, and their expiry.
-    func adopt(_ token: HeldToken?) {
-        guard !retired, let token else { return }
-        publish(token)
+    /// takes over the files of the runner it replaces: what each holds, so
+    /// that each still goes before its token expires, and their token.
+    func adopt(_ files: FileState) {
+        guard !retired else { return }
+        for (path, token) in files.held where sinks.contains(where: { $0.path == path }) { held[path] = token }
+        scheduleRemoval()
+        if let token = files.current { publish(token) }
     }
+
+    /// What the files hold, for a replacement runner.
+    struct FileState {
+        var current: HeldToken?
+        var held: [String: HeldToken]
+    }
+
+    var state: FileState { FileState(current: written, held: held) }
 
     /// Removes the files whose paths are not in `kept`.
     func remove(notIn kept: Set<String>) {
         for sink in sinks where !kept.contains(sink.path) { remove(sink) }
     }
-
-    /// The token the files hold now, for a replacement runner.
-    var writtenToken: HeldToken? { written }
 
     /// A reload changed the sinks only: files of dropped sinks go, new or
     /// changed ones are written at once when there is a valid token.
@@ -107,6 +115,7 @@ final class FileDelivery {
         guard !retired else { return }
         let nextPaths = Set(next.map(\.path))
         for sink in sinks where !nextPaths.contains(sink.path) { remove(sink) }
+        held = held.filter { nextPaths.contains($0.key) }
         let previous = Set(sinks)
         sinks = next
         errors = errors.filter { nextPaths.contains($0.key) }
@@ -136,19 +145,25 @@ final class FileDelivery {
         let now = BootClock.now()
         let bytes = sink.content(token.token, expiresIn: token.remaining(at: now).wholeSeconds,
                                  unixNow: Int64(BootClock.unixTime()))
-        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote") {
-            $0.held[sink.path] = token
-        }
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote",
+               succeeded: { $0.held[sink.path] = token },
+               failed: { delivery in
+                   // What is there is unknown (a file of an earlier run, of the
+                   // runner this one replaced): it goes rather than outlive its token.
+                   if delivery.held[sink.path] == nil { delivery.remove(sink) }
+               })
     }
 
     private func remove(_ sink: TokenFileSink) {
-        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.remove(sink) }, action: "removed") {
-            $0.held[sink.path] = nil
-        }
+        // Failed or not, tokend can do no more for this file: it is not
+        // retried in a loop (a planted link, a read-only directory).
+        record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.remove(sink) }, action: "removed",
+               succeeded: { $0.held[sink.path] = nil }, failed: { $0.held[sink.path] = nil })
     }
 
     private func record(_ sink: TokenFileSink, _ outcome: EventLoopFuture<HostError?>, action: String,
-                        succeeded: @escaping @Sendable (FileDelivery) -> Void) {
+                        succeeded: @escaping @Sendable (FileDelivery) -> Void,
+                        failed: @escaping @Sendable (FileDelivery) -> Void) {
         let bound = NIOLoopBound(self, eventLoop: loop)
         outcome.whenComplete { result in
             let delivery = bound.value
@@ -163,6 +178,7 @@ final class FileDelivery {
                     delivery.logger.error("token file not updated", metadata: ["file": .string(sink.path), "error": .string(failure)])
                 }
                 delivery.errors[sink.path] = failure
+                failed(delivery)
             } else {
                 succeeded(delivery)
                 if delivery.errors.removeValue(forKey: sink.path) != nil {
@@ -196,6 +212,8 @@ final class FileDelivery {
         let now = BootClock.now()
         for sink in sinks {
             guard let token = held[sink.path], now >= token.servableUntil else { continue }
+            // Not timed again until its removal completes (which clears it).
+            held[sink.path] = nil
             remove(sink)
             if let current = written, current != token, current.isServable(at: now) { write(current, to: sink) }
         }

@@ -130,12 +130,12 @@ final class ProfileRunner {
         files.update(next.files)
     }
 
-    /// The token its files hold (for a replacement with the same fingerprint).
-    var filesToken: HeldToken? { files.writtenToken }
+    /// What its files hold (for a replacement with the same fingerprint).
+    var filesState: FileDelivery.FileState { files.state }
 
     /// Takes over the files' token of the runner this one replaces.
-    func adoptFiles(_ held: HeldToken?) {
-        files.adopt(held)
+    func adoptFiles(_ state: FileDelivery.FileState) {
+        files.adopt(state)
     }
 
     /// The files of sinks this profile no longer has (a changed profile).

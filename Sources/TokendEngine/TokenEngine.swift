@@ -85,7 +85,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         var handedOver: [(String, [PendingDemand])] = []
         var previousTransfers: [String: EventLoopFuture<Void>] = [:]
         var filesOnly: [(ProfileRunner, ProfileConfiguration)] = []
-        var adopted: [(ProfileRunner, HeldToken?)] = []
+        var adopted: [(ProfileRunner, FileDelivery.FileState)] = []
         for profile in profiles {
             if let existing = runners[profile.name], existing.configuration == profile {
                 next[profile.name] = existing
@@ -114,7 +114,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 let sameToken = existing.configuration.cacheFingerprint == profile.cacheFingerprint
                 if sameToken {
                     existing.removeFiles(notIn: profile.files)
-                    adopted.append((runner, existing.filesToken))
+                    adopted.append((runner, existing.filesState))
                 }
                 handedOver.append((profile.name, existing.stop(removingFiles: !sameToken)))
                 previousTransfers[profile.name] = existing.finished

@@ -24,9 +24,12 @@ enum ParserPreflight {
     static func check(_ text: String) -> ParserCheck {
         var bytes = Array(text.utf8)
         defer { for i in bytes.indices { bytes[i] = 0 } }
-        switch GuardedChild.run(executable: "/proc/self/exe", arguments: [flag], environment: ["SWIFT_BACKTRACE=enable=no"],
+        switch GuardedChild.run(executable: "/proc/self/exe", arguments: [flag], environment: ["SWIFT_BACKTRACE=enable=no", "LIBDISPATCH_LOG=NO"],
                                 input: bytes, deadlineMilliseconds: deadlineMilliseconds) {
         case .exited: return .survived
+        // The child ignores HUP, TERM and INT: one of those is a stop, not a crash.
+        case .killedBySignal(let signal) where signal == SIGTERM || signal == SIGINT || signal == SIGHUP:
+            return .cannotRun("the parser check was stopped by signal \(signal)")
         case .killedBySignal: return .crashed
         case .timedOut: return .cannotRun("the parser check did not finish within \(deadlineMilliseconds / 1000) s")
         case .cannotStart(let reason): return .cannotRun("cannot run the parser check: \(reason)")

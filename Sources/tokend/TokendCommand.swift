@@ -39,7 +39,7 @@ struct TokendCommand: AsyncParsableCommand {
 
     func run() async throws {
         if parseStdinOnly {
-            tokend_early_signals_release()
+            tokend_early_signals_ignore()
             ParserPreflight.runChild()
         }
         // From the first moment: a write to a pipe or socket whose reader is

@@ -354,15 +354,20 @@ import TokendTesting
     @Test func aReloadDuringARequestCountsNoFailure() async throws {
         let idp = try await TestIdP.start()
         idp.enqueue(.delay(seconds: 3))
-        let daemon = try DaemonProcess(config: profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.75"))
+        // A failure would hold the next request back by retry_min, 20 s.
+        let backoff = "retry_min = \"20s\"\nretry_max = \"20s\"\n"
+        let daemon = try DaemonProcess(config: profileConfig("api", url: idp.tokenURL, extra: backoff + "renew_at = 0.75"))
         #expect(daemon.waitReady())
         #expect(await idp.waitForRequests(1, timeout: 10))
         try TestFiles.write(daemon.configPath, "socket = \"\(daemon.socket)\"\nstate_dir = \"\(daemon.directory)/state\"\n"
-            + profileConfig("api", url: idp.tokenURL, extra: "renew_at = 0.7"), mode: 0o600)
+            + profileConfig("api", url: idp.tokenURL, extra: backoff + "renew_at = 0.7"), mode: 0o600)
         daemon.signal(SIGHUP)
         #expect(daemon.notify.await("RELOADING=1") != nil)
         #expect(daemon.waitReady())
-        // The new runner's own request gets the token.
+        // No back-off: the new runner asks at once, and no error is recorded.
+        let reloaded = try status(daemon, "api")
+        #expect(!((reloaded["last_error"] as? String)?.contains("under way") ?? false), "\(reloaded)")
+        #expect(await idp.waitForRequests(2, timeout: 5), "the new runner waited out a back-off")
         #expect(tokenOf(try LineClient(path: daemon.socket).request("GET api")) != nil)
         let after = try status(daemon, "api")
         #expect(after["failures"] as? Int == 0, "\(after)")

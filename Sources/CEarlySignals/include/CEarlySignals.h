@@ -13,4 +13,10 @@ int tokend_early_signal_pipe(void);
 /// in the meantime is raised again, so that it does what it would have done.
 void tokend_early_signals_release(void);
 
+/// For the parser child: SIGHUP, SIGTERM and SIGINT ignored. `systemctl
+/// stop` signals every process of the unit, and a child killed by it would
+/// read as a parser crash (a false "not valid TOML"); the parent bounds the
+/// child with its deadline and SIGKILL.
+void tokend_early_signals_ignore(void);
+
 #endif
