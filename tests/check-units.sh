@@ -116,6 +116,20 @@ fi
 grep -q '^Group=tokend$' systemd/tokend.service && grep -q '^User=_tokend$' systemd/tokend.service \
     && pass "tokend.service: User=_tokend, Group=tokend" \
     || fail "tokend.service must run as User=_tokend with Group=tokend"
+# After a reboot the wall clock places cached tokens and dates assertions:
+# start once it is set (SPEC §9; docs/OPERATIONS.md "Start").
+grep -Eq '^After=(.* )?time-sync\.target( |$)' systemd/tokend.service \
+    && pass "tokend.service: After=time-sync.target" \
+    || fail "tokend.service must order itself After=time-sync.target (a clock not yet set after a reboot)"
+# ExecReload= must not read the credentials (systemd 252 does not give them
+# to it under a private mount namespace) and must not need procps' kill.
+if grep -q '^ExecReload=.*--check' systemd/tokend.service; then
+    fail "tokend.service: ExecReload= runs tokend --check, which cannot read the credentials on systemd 252"
+elif grep -q '^ExecReload=/bin/kill' systemd/tokend.service; then
+    fail "tokend.service: ExecReload= needs /bin/kill (procps), missing on minimal systems"
+else
+    pass "tokend.service: ExecReload= only signals ($(grep '^ExecReload=' systemd/tokend.service | cut -d= -f2-))"
+fi
 grep -q '^SocketGroup=tokend$' systemd/tokend.socket && pass "tokend.socket: SocketGroup=tokend" || fail "tokend.socket: SocketGroup= is not tokend"
 # Ownership is only checked when we may chown (root); the syntax always is.
 if systemd-tmpfiles --root="$root" --create - < systemd/tokend.tmpfiles; then
