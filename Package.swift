@@ -67,7 +67,7 @@ let package = Package(
         // the engine and the server count, a backend (Prometheus) collects.
         .target(
             name: "TokendTelemetry",
-            dependencies: ["TokendCore", "TokendPlatform", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["TokendCore", "TokendPlatform", "TokendProtocol", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
 
         // I/O edges.

@@ -9,19 +9,22 @@ public enum Request: Equatable, Sendable {
     case version
     case quit
 
-    /// The verb as the protocol spells it, for log lines.
-    public var verb: String {
+    /// Its verb (the request counters' row).
+    public var kind: Verb {
         switch self {
-        case .get: "GET"
-        case .header: "HEADER"
-        case .refresh: "REFRESH"
-        case .status: "STATUS"
-        case .list: "LIST"
-        case .ping: "PING"
-        case .version: "VERSION"
-        case .quit: "QUIT"
+        case .get: .get
+        case .header: .header
+        case .refresh: .refresh
+        case .status: .status
+        case .list: .list
+        case .ping: .ping
+        case .version: .version
+        case .quit: .quit
         }
     }
+
+    /// The verb as the protocol spells it, for log lines.
+    public var verb: String { kind.label }
 
     /// The request line as a client sends it, without its LF.
     public var line: String {

@@ -50,9 +50,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// `tokend_requests_total` of this connection since the last read cycle
     /// (added to the shared counters once per cycle, not once per request).
     private var tally = RequestCounters.Tally()
-    /// The verb (an index of `RequestCounters.verbs`) of the answer being written.
-    private var answering = ConnectionHandler.invalidVerb
-    static let invalidVerb = RequestCounters.verbs.count - 1
+    /// The verb of the answer being written.
+    private var answering = Verb.invalid
 
     /// Requests held back before reading stops; each line is at most 4 KiB.
     static let queueLimit = 64
@@ -111,14 +110,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Output that nobody reads, for idle_timeout: the client does not read.
         if let since = blockedSince, now - since >= idleTimeout, machine.idle(.write) != nil {
             server.logger.debug("closing a connection that does not read its answers", metadata: peerMetadata)
-            Telemetry.connectionRejected(reason: "idle")
+            Telemetry.connectionRejected(.idle)
             closeStarted = true
             context.close(promise: nil)
             return
         }
         if now - lastRead >= idleTimeout, machine.idle(.read) != nil {
             server.logger.debug("closing an idle connection", metadata: peerMetadata)
-            Telemetry.connectionRejected(reason: "idle")
+            Telemetry.connectionRejected(.idle)
             closeAfterFlush(context: context)
             return
         }
@@ -272,8 +271,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func process(_ framed: ConnectionStateMachine<ByteBuffer>.Framed, context: ChannelHandlerContext) {
         guard case .line(let line) = framed else {
-            answering = ConnectionHandler.invalidVerb
-            Telemetry.connectionRejected(reason: "too-long")
+            answering = .invalid
+            Telemetry.connectionRejected(.tooLong)
             write(.error(.tooLong, "request line longer than \(ProtocolLimits.maximumLineLength) bytes"), context: context)
             server.logger.debug("closing a connection that sent an over-long line", metadata: peerMetadata)
             machine.closeAfterAnswer(.tooLong)
@@ -292,13 +291,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let request: Request
         switch RequestLineParser.parse(line) {
         case .failure(let error):
-            answering = ConnectionHandler.invalidVerb
+            answering = .invalid
             write(.error(.badRequest, error.message), context: context)
             return true
         case .success(let r):
             request = r
         }
-        answering = ConnectionHandler.verbIndex(request)
+        answering = request.kind
         switch request {
         case .get(let name, let minTTL), .header(let name, let minTTL):
             // The hot path: no closure, no task, no allocation.
@@ -362,7 +361,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// tell, the lookup runs off the event loop and the request waits for it.
     private func withReadableProfile(_ name: String, request: Request, context: ChannelHandlerContext,
                                      _ body: @escaping (ConnectionHandler, ProfileHandle, ChannelHandlerContext) -> Void) {
-        answering = ConnectionHandler.verbIndex(request)
+        answering = request.kind
         switch authorize(name, request: request, unknown: "the profile was removed", context: context) {
         case .allowed(let profile):
             body(self, profile, context)
@@ -463,26 +462,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
         write(.error(.denied, "you may not read profile \(name)"), context: context)
     }
 
-    /// The index of `request`'s verb in `RequestCounters.verbs`.
-    static func verbIndex(_ request: Request) -> Int {
-        switch request {
-        case .get: return 0
-        case .header: return 1
-        case .refresh: return 2
-        case .status: return 3
-        case .list: return 4
-        case .ping: return 5
-        case .version: return 6
-        case .quit: return 7
-        }
-    }
-
-    /// The index of an answer's result in `RequestCounters.results`.
-    static func resultIndex(_ answer: AnswerLine) -> Int {
-        guard case .err(let code, _) = answer else { return 0 }
-        return RequestCounters.results.firstIndex(of: code) ?? 0
-    }
-
     // MARK: - Waiting
 
     /// Answers the request when the engine does. The peer's access is checked
@@ -503,7 +482,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func answer(_ result: Result<DemandOutcome, any Error>, profile name: String, request: Request, get: Bool,
                         context: ChannelHandlerContext) {
-        answering = ConnectionHandler.verbIndex(request)
+        answering = request.kind
         switch result {
         case .success(.token(let token)):
             withReadableProfile(name, request: request, context: context) { handler, _, context in
@@ -530,7 +509,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let (handler, context) = bound.value
             guard !handler.closed else { return }
             handler.machine.waitEnded()
-            handler.answering = RequestCounters.verbs.firstIndex(of: "STATUS")!
+            handler.answering = .status
             switch result {
             case .success(let report): handler.write(.ok(report.json), context: context)
             case .failure: handler.write(.error(.unavailable, "status is not available"), context: context)
@@ -544,7 +523,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The token's answer, its remaining seconds computed from `now`, the
     /// one clock reading that also decided it may be served.
     private func writeToken(_ token: ServedToken, get: Bool, now: Instant, context: ChannelHandlerContext) {
-        tally.count(RequestCounters.index(verb: answering, result: 0))
+        tally.count(RequestCounters.index(verb: answering, result: .ok))
         if get {
             out!.writeBytes(token.getPrefix)
             out!.writeDecimal(Swift.max(1, token.held.remaining(at: now).wholeSeconds))
@@ -556,7 +535,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func write(_ answer: AnswerLine, context: ChannelHandlerContext) {
-        tally.count(RequestCounters.index(verb: answering, result: ConnectionHandler.resultIndex(answer)))
+        tally.count(RequestCounters.index(verb: answering, result: RequestResult(answer)))
         out!.writeString(answer.rendered)
         writeIfLarge(context: context)
     }

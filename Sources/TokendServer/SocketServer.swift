@@ -48,7 +48,7 @@ public final class SocketServer: Sendable {
                     }
                     let sync = channel.pipeline.syncOperations
                     if let refusal {
-                        Telemetry.connectionRejected(reason: "busy")
+                        Telemetry.connectionRejected(.busy)
                         try sync.addHandler(BusyHandler(message: refusal))
                         return
                     }

@@ -1,6 +1,7 @@
 import CoreMetrics
 import TokendCore
 import TokendPlatform
+import TokendProtocol
 
 /// The series of SPEC §10, made through swift-metrics. Without a backend
 /// (no `metrics_listen`) every call is swift-metrics' no-op; with one, the
@@ -46,9 +47,17 @@ public enum Telemetry {
         Counter(label: denied, dimensions: [("profile", profile)]).increment()
     }
 
-    /// A connection refused or closed by tokend: `busy`, `too-long` or `idle`.
-    public static func connectionRejected(reason: String) {
-        Counter(label: connectionsRejected, dimensions: [("reason", reason)]).increment()
+    /// Why tokend refused or closed a connection: the `reason` label of
+    /// `tokend_connections_rejected_total` (SPEC §10).
+    public enum RejectionReason: String, CaseIterable, Sendable {
+        case busy
+        case tooLong = "too-long"
+        /// Idle for `idle_timeout`, or not reading its answers for as long.
+        case idle
+    }
+
+    public static func connectionRejected(_ reason: RejectionReason) {
+        Counter(label: connectionsRejected, dimensions: [("reason", reason.rawValue)]).increment()
     }
 
     /// The IdP's rate limit as its last token response announced it.
@@ -85,23 +94,22 @@ public enum Telemetry {
 /// shared write per request: each connection tallies in a plain array and
 /// adds its tally to these counters once per read cycle.
 public final class RequestCounters: Sendable {
-    public static let verbs = ["GET", "HEADER", "REFRESH", "STATUS", "LIST", "PING", "VERSION", "QUIT", "invalid"]
-    public static let results = ["ok", "unknown-profile", "denied", "unavailable", "bad-request", "too-long", "busy"]
     private let counters: [Counter]
 
     public init() {
         var made: [Counter] = []
-        for verb in Self.verbs {
-            for result in Self.results {
-                made.append(Counter(label: Telemetry.requests, dimensions: [("verb", verb), ("result", result)]))
+        for verb in Verb.allCases {
+            for result in RequestResult.allCases {
+                made.append(Counter(label: Telemetry.requests, dimensions: [("verb", verb.label), ("result", result.label)]))
             }
         }
         counters = made
     }
 
-    public static var size: Int { verbs.count * results.count }
+    public static let size = Verb.allCases.count * RequestResult.allCases.count
 
-    public static func index(verb: Int, result: Int) -> Int { verb * results.count + result }
+    @inlinable
+    public static func index(verb: Verb, result: RequestResult) -> Int { verb.rawValue * RequestResult.allCases.count + result.index }
 
     /// Adds a connection's tally and zeroes it.
     public func add(_ tally: inout Tally) {
