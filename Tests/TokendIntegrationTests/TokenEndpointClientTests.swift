@@ -69,7 +69,7 @@ import TokendPlatform
     @Test func failuresAreClearAndNeverLeakTheSecret() async throws {
         try await withIdP { idp in
             let wrong = fetchOnce(profile(idp, secret: "wrong-secret-value"))
-            #expect(wrong.result == .failure(FetchFailure("invalid_client: Client authentication failed", kind: .oauthError)))
+            #expect(wrong.result == .failure(FetchFailure("invalid_client: Client authentication failed", kind: .oauthError, code: "invalid_client")))
 
             let client = TokenEndpointClient(profile: profile(idp))
             defer { client.shutdown() }
