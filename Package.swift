@@ -134,9 +134,19 @@ let package = Package(
         ),
 
         // What the tests and tokend-bench share: child processes, the daemon
-        // harness, the line client, notifications and clocks (Glibc only, so
-        // the bench loads no Foundation for it).
-        .target(name: "TokendTesting", dependencies: ["CProcessShim"]),
+        // harness, the line client, notifications and clocks; and for tests in
+        // process, a manual clock and a scripted IdP behind the engine's
+        // TokenFetcher seam.
+        .target(
+            name: "TokendTesting",
+            dependencies: [
+                "CProcessShim", "TokendPlatform", "TokendCore", "TokendEngine",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
 
         // Executables.
         .executableTarget(
@@ -195,6 +205,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
+        // The engine in process: a manual clock and a scripted IdP (TokendTesting).
+        .testTarget(
+            name: "TokendEngineTests",
+            dependencies: ["TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform"]),
         .testTarget(
             name: "TokendIntegrationTests",

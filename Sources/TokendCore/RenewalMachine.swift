@@ -233,7 +233,9 @@ public struct RenewalMachine {
         }
         if !fetchInFlight { consider(nextAttempt) }
         consider(waiters.map(\.deadline).min())
-        consider(published?.servableUntil)
+        // The first instant it is no longer servable (at `servableUntil` itself
+        // it still is: waking there would only wake again, at once).
+        consider(published.map { $0.servableUntil + TimeSpan(nanoseconds: 1) })
         if next != wakeAt {
             wakeAt = next
             actions.append(.scheduleWake(next))

@@ -48,6 +48,7 @@ final class FileDelivery {
     private(set) var sinks: [TokenFileSink]
     private let queue: DiskQueue
     private let loop: any EventLoop
+    private let clock: any TokendClock
     private let logger: Logger
     /// The profile's current token, while it has one.
     private var written: HeldToken?
@@ -59,17 +60,18 @@ final class FileDelivery {
     /// The last failure of each sink, by path, until it succeeds again.
     private(set) var errors: [String: String] = [:]
 
-    init(sinks: [TokenFileSink], queue: DiskQueue, loop: any EventLoop, logger: Logger) {
+    init(sinks: [TokenFileSink], queue: DiskQueue, loop: any EventLoop, clock: any TokendClock, logger: Logger) {
         self.sinks = sinks
         self.queue = queue
         self.loop = loop
+        self.clock = clock
         self.logger = logger
     }
 
     /// The profile's current token changed (nil: it has none).
     func publish(_ next: HeldToken?) {
         guard !retired else { return }
-        guard let next, next.isServable(at: BootClock.now()) else {
+        guard let next, next.isServable(at: clock.now()) else {
             expire()
             return
         }
@@ -119,7 +121,7 @@ final class FileDelivery {
         let previous = Set(sinks)
         sinks = next
         errors = errors.filter { nextPaths.contains($0.key) }
-        guard let current = written, current.isServable(at: BootClock.now()) else { return }
+        guard let current = written, current.isServable(at: clock.now()) else { return }
         for sink in next where !previous.contains(sink) { write(current, to: sink) }
     }
 
@@ -142,9 +144,9 @@ final class FileDelivery {
     }
 
     private func write(_ token: HeldToken, to sink: TokenFileSink) {
-        let now = BootClock.now()
+        let now = clock.now()
         let bytes = sink.content(token.token, expiresIn: token.remaining(at: now).wholeSeconds,
-                                 unixNow: Int64(BootClock.unixTime()))
+                                 unixNow: Int64(clock.unixTime()))
         record(sink, queue.run(on: loop) { () throws(HostError) in try TokenFileWriter.write(bytes, to: sink) }, action: "wrote",
                succeeded: { $0.held[sink.path] = token },
                failed: { delivery in
@@ -197,7 +199,7 @@ final class FileDelivery {
         removal?.cancel()
         removal = nil
         guard !retired, let first = held.values.map(\.servableUntil).min() else { return }
-        let delay = min(max(first - BootClock.now(), .zero), TimeSpan.seconds(30 as Int64))
+        let delay = min(max(first - clock.now(), .zero), TimeSpan.seconds(30 as Int64))
         let bound = NIOLoopBound(self, eventLoop: loop)
         removal = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
             bound.value.removal = nil
@@ -209,7 +211,7 @@ final class FileDelivery {
     /// if there is one, is written in its place (its own write failed).
     private func removeStaleFiles() {
         guard !retired else { return }
-        let now = BootClock.now()
+        let now = clock.now()
         for sink in sinks {
             guard let token = held[sink.path], now >= token.servableUntil else { continue }
             // Not timed again until its removal completes (which clears it).

@@ -13,7 +13,8 @@ final class ProfileRunner {
     private(set) var configuration: ProfileConfiguration
     let handle: ProfileHandle
     private let loop: any EventLoop
-    private let client: TokenEndpointClient
+    private let client: any TokenFetcher
+    private let clock: any TokendClock
     private var logger: Logger
     private var machine: RenewalMachine
     private let files: FileDelivery
@@ -47,15 +48,16 @@ final class ProfileRunner {
     /// late by more than this after a resume.
     static let longestSleep = TimeSpan.seconds(30 as Int64)
 
-    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, diskQueue: DiskQueue,
-         store: (any TokenStore)? = nil, cached: CacheEntry? = nil, loadProblem: Bool = false) {
+    init(configuration: ProfileConfiguration, loop: any EventLoop, logger: Logger, diskQueue: DiskQueue, clock: any TokendClock,
+         fetcher: any TokenFetcher, store: (any TokenStore)? = nil, cached: CacheEntry? = nil, loadProblem: Bool = false) {
         self.configuration = configuration
         self.loop = loop
-        self.client = TokenEndpointClient(profile: configuration)
+        self.clock = clock
+        self.client = fetcher
         var logger = logger
         logger[metadataKey: "profile"] = .string(configuration.name)
         self.logger = logger
-        self.files = FileDelivery(sinks: configuration.files, queue: diskQueue, loop: loop, logger: logger)
+        self.files = FileDelivery(sinks: configuration.files, queue: diskQueue, loop: loop, clock: clock, logger: logger)
         self.store = configuration.persist ? store : nil
         self.cached = cached
         self.loadProblem = loadProblem
@@ -69,8 +71,8 @@ final class ProfileRunner {
     func start() {
         loop.preconditionInEventLoop()
         started = true
-        let now = BootClock.now()
-        let restored = cached?.restored(now: now, unixNow: BootClock.unixTime(), bootID: BootClock.bootID,
+        let now = clock.now()
+        let restored = cached?.restored(now: now, unixNow: clock.unixTime(), bootID: clock.bootID,
                                         policy: machine.policy, renewalUnit: Double.random(in: 0..<1))
         if store != nil {
             // hit: a token served; expired: one was there, too old (or from the
@@ -104,7 +106,7 @@ final class ProfileRunner {
         let held = deferred
         deferred.removeAll()
         for (id, demand) in held where waiters[id] != nil {
-            run(machine.demand(id, demand, now: BootClock.now()))
+            run(machine.demand(id, demand, now: clock.now()))
         }
     }
 
@@ -162,7 +164,7 @@ final class ProfileRunner {
         // it was waiting on: it is finished only when that one is too.
         client.abort()
         let own = loop.makePromise(of: Void.self)
-        client.shutdown { own.succeed(()) }
+        client.shutdown(then: { own.succeed(()) })
         let previous = gate.map { [$0.hop(to: loop)] } ?? []
         EventLoopFuture.andAllComplete([own.futureResult] + previous, on: loop).cascade(to: finishedPromise)
         return pending
@@ -176,7 +178,7 @@ final class ProfileRunner {
         let promise = loop.makePromise(of: DemandOutcome.self)
         waiters[id] = PendingDemand(demand: demand, promise: promise)
         if started {
-            run(machine.demand(id, demand, now: BootClock.now()))
+            run(machine.demand(id, demand, now: clock.now()))
         } else {
             deferred.append((id, demand))
         }
@@ -200,7 +202,7 @@ final class ProfileRunner {
                 logger.debug("requesting a token", metadata: ["url": .string(configuration.tokenURL)])
                 // Recorded before the request leaves: a stop or crash before its
                 // answer must not let the next start send another at once.
-                persist(attemptStarted: BootClock.now())
+                persist(attemptStarted: clock.now())
                 let bound = NIOLoopBound(self, eventLoop: loop)
                 client.fetch(on: loop).whenComplete { result in
                     let runner = bound.value
@@ -222,7 +224,7 @@ final class ProfileRunner {
             case .scheduleWake(let instant):
                 schedule(instant)
             case .logObtained(let held):
-                let now = BootClock.now()
+                let now = clock.now()
                 logger.info("obtained a token", metadata: [
                     "type": .string(held.token.tokenType),
                     "lifetime": .string(held.token.lifetime.description),
@@ -250,9 +252,9 @@ final class ProfileRunner {
         switch result {
         case .success(let r): report = r
         case .failure(let error):
-            report = FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("internal error: \(error)")))
+            report = FetchReport(sentAt: clock.now(), result: .failure(FetchFailure("internal error: \(error)")))
         }
-        let now = BootClock.now()
+        let now = clock.now()
         let outcome: String
         switch report.result {
         case .success: outcome = "success"
@@ -284,9 +286,9 @@ final class ProfileRunner {
     /// (SPEC §9), and when a request starts (`attemptStarted`).
     private func persist(attemptStarted: Instant? = nil) {
         guard let store else { return }
-        let now = BootClock.now()
-        let unixNow = BootClock.unixTime()
-        var entry = CacheEntry(profile: configuration.name, fingerprint: fingerprint, bootID: BootClock.bootID, token: nil,
+        let now = clock.now()
+        let unixNow = clock.unixTime()
+        var entry = CacheEntry(profile: configuration.name, fingerprint: fingerprint, bootID: clock.bootID, token: nil,
                                consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError,
                                lastReason: machine.lastReason)
         if let held = machine.token, held.isServable(at: now) {
@@ -310,7 +312,7 @@ final class ProfileRunner {
         wakeTask = nil
         wakeTarget = instant
         guard let instant, !stopped else { return }
-        let delay = min(max(instant - BootClock.now(), .zero), ProfileRunner.longestSleep)
+        let delay = min(max(instant - clock.now(), .zero), ProfileRunner.longestSleep)
         let bound = NIOLoopBound(self, eventLoop: loop)
         wakeTask = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
             bound.value.woke()
@@ -320,7 +322,7 @@ final class ProfileRunner {
     private func woke() {
         wakeTask = nil
         guard !stopped, let target = wakeTarget else { return }
-        let now = BootClock.now()
+        let now = clock.now()
         if now < target { schedule(target) } else { run(machine.wake(now: now)) }
     }
 }

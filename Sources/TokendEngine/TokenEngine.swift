@@ -12,8 +12,11 @@ import TokendTelemetry
 public final class TokenEngine: @unchecked Sendable {  // mutable state is confined to `loop`
     public let loop: any EventLoop
     public let directory = ProfileDirectory()
+    public let clock: any TokendClock
     private let logger: Logger
-    private let startedAt = BootClock.now()
+    private let startedAt: Instant
+    /// Makes each profile's fetcher: libcurl in the daemon, a script in tests.
+    private let fetchers: TokenFetcherFactory
     private var runners: [String: ProfileRunner] = [:]
     /// Runners of removed profiles whose transfer may still be under way.
     private var retiring: [String: EventLoopFuture<Void>] = [:]
@@ -24,9 +27,13 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     /// How long a start waits for the store before it goes on without.
     static let storeDeadline = TimeAmount.seconds(2)
 
-    public init(loop: any EventLoop, logger: Logger, diskQueue: DiskQueue = DiskQueue(), store: (any TokenStore)? = nil) {
+    public init(loop: any EventLoop, logger: Logger, diskQueue: DiskQueue = DiskQueue(), store: (any TokenStore)? = nil,
+                clock: any TokendClock = SystemClock(), fetchers: @escaping TokenFetcherFactory = TokenEndpointClient.factory) {
         self.loop = loop
         self.logger = logger
+        self.clock = clock
+        self.startedAt = clock.now()
+        self.fetchers = fetchers
         self.diskQueue = diskQueue
         self.store = store
     }
@@ -106,8 +113,8 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
                 entry?.attemptBoot = nil
                 entry?.attemptUnix = nil
             }
-            let runner = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue,
-                                       store: store, cached: entry, loadProblem: problems.contains(profile.name))
+            let runner = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue, clock: clock,
+                                       fetcher: fetchers(profile), store: store, cached: entry, loadProblem: problems.contains(profile.name))
             if let existing = runners[profile.name] {
                 // Same fingerprint: the token keeps its meaning, and so do its
                 // files; the new runner takes them over. Else they go.
@@ -173,7 +180,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     /// The `STATUS` report for the named profiles (all when nil).
     public func status(profiles names: Set<String>?) -> EventLoopFuture<StatusReport> {
         loop.submit { [self] in
-            let now = BootClock.now()
+            let now = clock.now()
             let statuses = runners.values
                 .filter { names?.contains($0.configuration.name) ?? true }
                 .sorted { $0.configuration.name < $1.configuration.name }

@@ -42,14 +42,14 @@ public final class MetricsEndpoint: Sendable {
     /// What the handlers need: the engine (for `STATUS`), the registry, the
     /// loops whose health `/healthz` reports.
     struct Context: Sendable {
-        let engine: TokenEngine
+        let engine: any TokenService
         let registry: PrometheusCollectorRegistry
         let loops: [any EventLoop]
         let process: ProcessMetrics
         let open: ManagedAtomic<Int>
     }
 
-    public static func start(address: MetricsAddress, socketMode: UInt32, group: any EventLoopGroup, engine: TokenEngine,
+    public static func start(address: MetricsAddress, socketMode: UInt32, group: any EventLoopGroup, engine: any TokenService,
                              registry: PrometheusCollectorRegistry, loops: [any EventLoop]) -> EventLoopFuture<MetricsEndpoint> {
         let context = Context(engine: engine, registry: registry, loops: loops, process: ProcessMetrics(), open: ManagedAtomic(0))
         let bootstrap = ServerBootstrap(group: group)

@@ -309,7 +309,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             let isGet: Bool
             if case .get = request { isGet = true } else { isGet = false }
-            let now = BootClock.now()
+            let now = server.clock.now()
             if let token = profile.slot.read(), token.held.isServable(at: now, minimum: .seconds(Int64(minTTL ?? 0))) {
                 writeToken(token, get: isGet, now: now, context: context)
                 return true
@@ -450,7 +450,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func deny(_ name: String, request: Request, context: ChannelHandlerContext) {
-        let (log, suppressed) = server.denialLog.withLockedValue { $0.admit(now: BootClock.now()) }
+        let (log, suppressed) = server.denialLog.withLockedValue { $0.admit(now: server.clock.now()) }
         if log {
             var metadata = peerMetadata
             metadata["profile"] = .string(name)
@@ -486,7 +486,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         switch result {
         case .success(.token(let token)):
             withReadableProfile(name, request: request, context: context) { handler, _, context in
-                let now = BootClock.now()
+                let now = handler.server.clock.now()
                 if token.held.isServable(at: now) {
                     handler.writeToken(token, get: get, now: now, context: context)
                 } else {

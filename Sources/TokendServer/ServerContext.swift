@@ -8,7 +8,10 @@ import TokendTelemetry
 /// What every connection handler shares: the engine, the profiles, the
 /// limits, the user-database cache and the denial log's rate limit.
 public struct ServerContext: Sendable {
-    public var engine: TokenEngine
+    /// The tokens: the engine in the daemon (any `TokenService` in tests).
+    public var engine: any TokenService
+    /// The engine's clock, read on the hot path.
+    public let clock: any TokendClock
     public var idleTimeout: TimeSpan
     public var maxConnections: Int
     public var logger: Logger
@@ -19,8 +22,9 @@ public struct ServerContext: Sendable {
     let requestCounters = RequestCounters()
 
     /// - Parameter userGroups: its owner shuts it down (`UserGroupCache.shutdown`) at stop.
-    public init(engine: TokenEngine, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger, userGroups: UserGroupCache) {
+    public init(engine: any TokenService, idleTimeout: TimeSpan, maxConnections: Int, logger: Logger, userGroups: UserGroupCache) {
         self.engine = engine
+        self.clock = engine.clock
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.logger = logger
