@@ -58,7 +58,7 @@ public enum RequestLineParser {
         switch verb {
         case .get, .header:
             guard (1...2).contains(arguments.count) else {
-                return .failure(RequestSyntaxError("usage: \(verb.name) PROFILE [MIN_TTL]"))
+                return .failure(RequestSyntaxError("usage: \(verb.label) PROFILE [MIN_TTL]"))
             }
             let profile: String
             switch profileName(line, arguments[arguments.startIndex]) {
@@ -84,7 +84,7 @@ public enum RequestLineParser {
             return .success(.status(profile: nil))
         case .list, .ping, .version, .quit:
             guard arguments.isEmpty else {
-                return .failure(RequestSyntaxError("\(verb.name) takes no argument"))
+                return .failure(RequestSyntaxError("\(verb.label) takes no argument"))
             }
             switch verb {
             case .list: return .success(.list)
@@ -92,6 +92,8 @@ public enum RequestLineParser {
             case .version: return .success(.version)
             default: return .success(.quit)
             }
+        case .invalid:
+            return .failure(RequestSyntaxError(unknownVerbMessage(line, verbRange)))
         }
     }
 
@@ -131,48 +133,6 @@ public enum RequestLineParser {
         subscript(_ i: Int) -> Range<Int> { words[i] }
     }
 
-    private enum Verb: CaseIterable {
-        case get, header, refresh, status, list, ping, version, quit
-
-        var name: String {
-            switch self {
-            case .get: "GET"
-            case .header: "HEADER"
-            case .refresh: "REFRESH"
-            case .status: "STATUS"
-            case .list: "LIST"
-            case .ping: "PING"
-            case .version: "VERSION"
-            case .quit: "QUIT"
-            }
-        }
-
-        init?(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) {
-            // By length first, then bytes: no String per request.
-            func matches(_ name: StaticString) -> Bool {
-                guard name.utf8CodeUnitCount == range.count else { return false }
-                for offset in 0..<range.count {
-                    // ASCII upper-casing: only letters are in verbs.
-                    var byte = line[range.lowerBound + offset]
-                    if byte >= UInt8(ascii: "a"), byte <= UInt8(ascii: "z") { byte -= 32 }
-                    if byte != name.utf8Start[offset] { return false }
-                }
-                return true
-            }
-            switch range.count {
-            case 3 where matches("GET"): self = .get
-            case 4 where matches("PING"): self = .ping
-            case 4 where matches("LIST"): self = .list
-            case 4 where matches("QUIT"): self = .quit
-            case 6 where matches("HEADER"): self = .header
-            case 6 where matches("STATUS"): self = .status
-            case 7 where matches("REFRESH"): self = .refresh
-            case 7 where matches("VERSION"): self = .version
-            default: return nil
-            }
-        }
-    }
-
     private static func unknownVerbMessage(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         let printable = range.count <= 16 && line[range].allSatisfy { $0 > 0x20 && $0 < 0x7F }
         if printable {
@@ -196,5 +156,34 @@ public enum RequestLineParser {
             value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
         return value <= ProtocolLimits.maximumMinTTL ? value : nil
+    }
+}
+
+extension Verb {
+    /// The verb a request line begins with, case-insensitively; nil for none
+    /// (never `.invalid`: that is for the counters).
+    init?(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        // By length first, then bytes: no String per request.
+        func matches(_ name: StaticString) -> Bool {
+            guard name.utf8CodeUnitCount == range.count else { return false }
+            for offset in 0..<range.count {
+                // ASCII upper-casing: only letters are in verbs.
+                var byte = line[range.lowerBound + offset]
+                if byte >= UInt8(ascii: "a"), byte <= UInt8(ascii: "z") { byte -= 32 }
+                if byte != name.utf8Start[offset] { return false }
+            }
+            return true
+        }
+        switch range.count {
+        case 3 where matches("GET"): self = .get
+        case 4 where matches("PING"): self = .ping
+        case 4 where matches("LIST"): self = .list
+        case 4 where matches("QUIT"): self = .quit
+        case 6 where matches("HEADER"): self = .header
+        case 6 where matches("STATUS"): self = .status
+        case 7 where matches("REFRESH"): self = .refresh
+        case 7 where matches("VERSION"): self = .version
+        default: return nil
+        }
     }
 }
