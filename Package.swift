@@ -208,7 +208,7 @@ let package = Package(
         // The engine in process: a manual clock and a scripted IdP (TokendTesting).
         .testTarget(
             name: "TokendEngineTests",
-            dependencies: ["TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting"]
         ),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform"]),
         .testTarget(

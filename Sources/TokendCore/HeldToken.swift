@@ -28,6 +28,6 @@ public struct HeldToken: Equatable, Sendable {
         remaining(at: now) >= Swift.max(minimum, HeldToken.minimumServableLifetime)
     }
 
-    /// The last instant at which it is servable is just before this one.
+    /// The last instant at which it is servable (with one whole second left).
     public var servableUntil: Instant { expiresAt - HeldToken.minimumServableLifetime }
 }

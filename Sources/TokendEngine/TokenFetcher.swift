@@ -4,8 +4,10 @@ import TokendHTTP
 
 /// Obtains one profile's tokens from its IdP: the seam under the runner.
 /// The daemon uses libcurl (`TokenEndpointClient`); tests script the
-/// answers (TokendTesting's `ScriptedFetcher`). At most one fetch is under
-/// way at a time (the runner's single flight).
+/// answers (TokendTesting's `ScriptedIdP`). At most one fetch is under way
+/// at a time (the runner's single flight). A report's `sentAt` is on the
+/// engine's clock (`TokenEndpointClient` reads `BootClock`, as
+/// `SystemClock` does): inject both or neither.
 public protocol TokenFetcher: Sendable {
     /// Sends one token request; the future completes on `eventLoop`.
     func fetch(on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport>

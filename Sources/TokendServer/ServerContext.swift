@@ -9,7 +9,7 @@ import TokendTelemetry
 /// limits, the user-database cache and the denial log's rate limit.
 public struct ServerContext: Sendable {
     /// The tokens: the engine in the daemon (any `TokenService` in tests).
-    public var engine: any TokenService
+    public let engine: any TokenService
     /// The engine's clock, read on the hot path.
     public let clock: any TokendClock
     public var idleTimeout: TimeSpan

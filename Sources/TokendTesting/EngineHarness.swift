@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import TokendCore
@@ -27,10 +28,25 @@ public final class EngineHarness: Sendable {
     /// Installs `profiles` (a start, or a reload) and lets their first fetches happen.
     @discardableResult
     public func apply(_ profiles: [ProfileConfiguration]) async throws -> ReloadSummary {
-        let future = engine.apply(profiles)
-        await settle()
-        return try await future.get()
+        try await outcome(of: engine.apply(profiles))
     }
+
+    /// The value of a future the engine completes without time passing.
+    /// Read after the loop has settled, not awaited through a continuation
+    /// resumed on the loop's queue (which ThreadSanitizer cannot follow
+    /// through Swift's concurrency runtime); a future that needs time to
+    /// pass is an error here: `advance` first.
+    public func outcome<Value: Sendable>(of future: EventLoopFuture<Value>) async throws -> Value {
+        let box = NIOLockedValueBox<Result<Value, any Error>?>(nil)
+        future.whenComplete { result in box.withLockedValue { $0 = result } }
+        for _ in 0..<8 {
+            await settle()
+            if let result = box.withLockedValue({ $0 }) { return try result.get() }
+        }
+        throw HarnessError.notAnswered
+    }
+
+    public enum HarnessError: Error { case notAnswered }
 
     /// A profile as tests need it: a name, a lifetime-independent
     /// configuration, and `adjust` for the keys a test is about.
@@ -46,6 +62,8 @@ public final class EngineHarness: Sendable {
     /// what a suspend looks like: `step: span` for that).
     public func advance(by span: TimeSpan, step: TimeSpan = .seconds(1 as Int64)) async {
         var left = span
+        // What was handed to the loop just before happens at the time it was handed.
+        await settle()
         while left > .zero {
             let move = Swift.min(left, step)
             clock.advance(by: move)
@@ -64,9 +82,7 @@ public final class EngineHarness: Sendable {
     /// token, or a fetch that answers at once); otherwise start it with
     /// `engine.demand`, `advance`, then await it.
     public func demand(_ demand: Demand, _ profile: String) async throws -> DemandOutcome {
-        let future = engine.demand(demand, profile: profile)
-        await settle()
-        return try await future.get()
+        try await outcome(of: engine.demand(demand, profile: profile))
     }
 
     /// The token the hot path would serve now.
@@ -75,15 +91,17 @@ public final class EngineHarness: Sendable {
     }
 
     public func status(_ profile: String) async throws -> ProfileStatus? {
-        let future = engine.status(profiles: [profile])
-        await settle()
-        return try await future.get().profiles.first
+        try await outcome(of: engine.status(profiles: [profile])).profiles.first
     }
 
+    /// Stops the engine (its disk thread included) and the loop.
     public func shutdown() async throws {
-        let done = engine.shutdown(grace: .zero)
-        await loop.advanceTime(by: .seconds(1))
-        try await done.get()
+        let done = engine.shutdown(grace: .seconds(1))
+        let box = NIOLockedValueBox(false)
+        done.whenComplete { _ in box.withLockedValue { $0 = true } }
+        for _ in 0..<200 where !box.withLockedValue({ $0 }) {
+            await loop.advanceTime(by: .milliseconds(10))
+        }
         await loop.shutdownGracefully()
     }
 }

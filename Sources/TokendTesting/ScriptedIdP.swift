@@ -109,8 +109,10 @@ public final class ScriptedIdP: Sendable {
             state.stalled.removeAll { $0.profile == profile }
             return mine.map(\.promise)
         }
+        // As a real transfer: the abort ends it soon, not inside the caller.
+        let report = FetchReport(sentAt: clock.now(), result: .failure(FetchFailure("aborted")))
         for promise in aborted {
-            promise.succeed(FetchReport(sentAt: clock.now(), result: .failure(FetchFailure("aborted"))))
+            _ = promise.futureResult.eventLoop.scheduleTask(in: .zero) { promise.succeed(report) }
         }
     }
 

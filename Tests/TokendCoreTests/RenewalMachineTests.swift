@@ -271,4 +271,24 @@ struct MachineDriver {
         let hour = IssuedToken(accessToken: "t", tokenType: "Bearer", lifetime: .seconds(3600 as Int64))
         #expect(RenewalPolicy().renewalMoment(for: hour, sentAt: sentAt, unit: 0.5) == sentAt + .seconds(2700 as Int64))
     }
+
+    /// At exactly its last servable instant a token is still served; the
+    /// machine wakes at the next instant, when it is not (waking at the last
+    /// servable instant itself only woke it again, at once).
+    @Test func theExpiryWakeIsTheFirstInstantNoLongerServable() throws {
+        var driver = MachineDriver(policy: RenewalPolicy(renewAt: 0.5, jitter: 0, retryMin: .seconds(5 as Int64), retryMax: .seconds(5 as Int64)))
+        driver.apply(driver.machine.start(now: driver.now, prefetch: true))
+        driver.succeed(lifetime: 60)
+        let held = try #require(driver.published)
+        // Renewals fail until the end.
+        while driver.now < held.servableUntil {
+            let wake = try #require(driver.wake)
+            driver.advance(to: Swift.min(wake, held.servableUntil))
+            if driver.machine.fetchInFlight { driver.fail() }
+        }
+        #expect(driver.now == held.servableUntil && driver.published == held)
+        #expect(driver.wake == held.servableUntil + TimeSpan(nanoseconds: 1))
+        driver.advance(to: held.servableUntil + TimeSpan(nanoseconds: 1))
+        #expect(driver.published == nil)
+    }
 }

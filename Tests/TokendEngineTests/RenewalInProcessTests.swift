@@ -1,4 +1,3 @@
-import NIOCore
 import TokendCore
 import TokendEngine
 import TokendPlatform
@@ -52,7 +51,7 @@ import Testing
         #expect(harness.served("api") == nil)
         let pending = harness.engine.demand(.token(minTTL: nil), profile: "api")
         await harness.advance(by: .seconds(10 as Int64))
-        guard case .unavailable(let why) = try await pending.get() else {
+        guard case .unavailable(let why) = try await harness.outcome(of: pending) else {
             Issue.record("an expired token was served")
             return
         }
@@ -71,7 +70,7 @@ import Testing
         await harness.settle()
         var tokens = Set<String>()
         for future in waiting {
-            guard case .token(let served) = try await future.get() else { Issue.record("a waiter got no token"); continue }
+            guard case .token(let served) = try await harness.outcome(of: future) else { Issue.record("a waiter got no token"); continue }
             tokens.insert(served.held.token.accessToken)
         }
         #expect(tokens.count == 1)
@@ -81,7 +80,7 @@ import Testing
 
     /// SPEC §6: a reload keeps unchanged profiles' tokens, starts new ones,
     /// drops removed ones; a changed profile whose request is in flight gets
-    /// a new request of its own once the old one is abandoned, and no failure.
+    /// a request of its own once the old one is abandoned, and no failure.
     @Test func aReloadKeepsAddsDropsAndRestartsProfiles() async throws {
         let harness = EngineHarness()
         harness.idp.enqueue(.stall, for: "changed")

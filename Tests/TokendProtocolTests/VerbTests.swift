@@ -6,7 +6,7 @@ import TokendProtocol
 @Suite struct VerbTests {
     @Test func everyVerbAndResultHasItsLabelAndIndex() {
         #expect(Verb.allCases.map(\.label) == ["GET", "HEADER", "REFRESH", "STATUS", "LIST", "PING", "VERSION", "QUIT", "invalid"])
-        #expect(RequestResult.allCases.map(\.label) == ["ok"] + ErrorCode.allCases.map(\.rawValue))
+        #expect(RequestResult.allCases.map(\.label) == ["ok", "unknown-profile", "denied", "unavailable", "bad-request", "too-long", "busy"])
         #expect(RequestResult.allCases.map(\.index) == Array(0..<RequestResult.allCases.count))
         #expect(Request.get(profile: "a", minTTL: nil).kind == .get && Request.quit.verb == "QUIT")
         #expect(RequestResult(.error(.denied, "no")) == .error(.denied))
