@@ -157,11 +157,10 @@ public enum ConfigurationLoader {
                 // effective group, or a set-group-ID directory's), with no fchown.
                 // Under the shipped unit that is the socket's clients' group: a
                 // group-readable file of a profile with allow_* rules would give
-                // its token to peers those rules refuse. Such a file is written
-                // for tokend (and root) only until `group` names its readers.
+                // its token to peers those rules refuse: a warning (SPEC §11
+                // keeps the mode the operator gave, 0640 by default).
                 if sink.group == nil, sink.mode & 0o044 != 0, profile.access.restricted {
-                    warnings.append("\(path): \(sinkKey): allow_* rules do not apply to token files, and without `group` the file would be readable by tokend's own group (under the shipped unit, every client of the socket); it is written 0600: set `group` to its readers' group (`group = \"tokend\"` to share it with the socket's clients)")
-                    sink.mode &= 0o600
+                    warnings.append("\(path): \(sinkKey): allow_* rules do not apply to token files, and without `group` the file (mode \(String(sink.mode, radix: 8))) is readable by tokend's own group (under the shipped unit, every client of the socket); set `group` to its readers' group, or mode = \"0600\"")
                 }
                 if let gid = sink.groupID, let problem = host.fileGroupProblem(gid, directory: sink.directory) {
                     fail("\(sinkKey).group", problem)

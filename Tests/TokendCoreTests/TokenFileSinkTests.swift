@@ -134,14 +134,14 @@ import TokendPlatform
     }
 
     /// allow_* rules do not reach token files: a group-readable file without
-    /// `group` in a restricted profile (under the unit its group would be the
-    /// socket's clients' group) is written 0600, with a warning.
-    @Test func aRestrictedProfileWithAGroupReadableFileWithoutGroupIsKeptPrivate() throws {
+    /// `group` in a restricted profile (under the unit its group is the
+    /// socket's clients' group) is a warning.
+    @Test func aRestrictedProfileWithAGroupReadableFileWithoutGroupIsAWarning() throws {
         let head = Self.head + "allow_users = [\"alice\"]\n"
         let warned = try ConfigurationLoader.load(text: head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\n", path: "/t.toml", host: FakeHost())
         #expect(warned.warnings.contains { $0.contains("profile.api.file[0]") && $0.contains("allow_*") })
-        #expect(warned.configuration.profiles[0].files[0].mode == 0o600)
-        // Without allow_* rules every socket client may read the profile anyway: 0640 as configured.
+        #expect(warned.configuration.profiles[0].files[0].mode == 0o640)
+        // Without allow_* rules every socket client may read the profile anyway: no warning.
         let open = try ConfigurationLoader.load(text: Self.head + "[[profile.api.file]]\npath = \"/srv/tokens/a\"\n", path: "/t.toml", host: FakeHost())
         #expect(open.configuration.profiles[0].files[0].mode == 0o640 && open.warnings.isEmpty)
         for keys in ["mode = \"0600\"\n", "group = \"prometheus\"\n"] {
