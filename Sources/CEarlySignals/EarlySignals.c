@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 static int early_pipe = -1;
+static const int handled[] = {SIGHUP, SIGTERM, SIGINT};
 
-// Runs before main and before Swift's runtime initialises: from here on a
+static void set_all(void (*disposition)(int)) {
+    for (unsigned i = 0; i < sizeof handled / sizeof handled[0]; i++) signal(handled[i], disposition);
+}
+
+// Runs before main (an ELF constructor, before any of tokend's own code): from here on a
 // SIGHUP, SIGTERM or SIGINT is a byte in the pipe, read once the daemon is
 // ready for it (a SIGHUP during the first configuration load becomes a
 // reload once it is loaded, a SIGTERM an orderly stop).
@@ -20,15 +25,13 @@ int tokend_early_signal_pipe(void) {
 }
 
 void tokend_early_signals_ignore(void) {
-    int handled[] = {SIGHUP, SIGTERM, SIGINT};
-    for (unsigned i = 0; i < sizeof handled / sizeof handled[0]; i++) signal(handled[i], SIG_IGN);
+    set_all(SIG_IGN);
     if (early_pipe >= 0) close(early_pipe);
     early_pipe = -1;
 }
 
 void tokend_early_signals_release(void) {
-    int handled[] = {SIGHUP, SIGTERM, SIGINT};
-    for (unsigned i = 0; i < sizeof handled / sizeof handled[0]; i++) signal(handled[i], SIG_DFL);
+    set_all(SIG_DFL);
     if (early_pipe < 0) return;
     int flags = fcntl(early_pipe, F_GETFL);
     if (flags >= 0) fcntl(early_pipe, F_SETFL, flags | O_NONBLOCK);
