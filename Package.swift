@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "TestIdP",
             dependencies: [
-                "TokendCore", "TokendProtocol",
+                "TokendCore", "TokendCrypto", "TokendProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

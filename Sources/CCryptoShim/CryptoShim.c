@@ -173,3 +173,29 @@ int tokend_sign(void *handle, const char *algorithm, const void *data, size_t le
     ERR_clear_error();
     return ok ? 0 : -1;
 }
+
+int tokend_sha1(const void *data, size_t length, unsigned char *digest) {
+    unsigned int written = 0;
+    return EVP_Digest(data, length, digest, &written, EVP_sha1(), NULL) == 1 && written == 20 ? 0 : -1;
+}
+
+#include <openssl/x509.h>
+#include <openssl/err.h>
+
+int tokend_certificate_check(const void *der, size_t length, void *key) {
+    if (der == NULL || length == 0 || length > 0x7fffffff) return 1;
+    const unsigned char *cursor = der;
+    X509 *certificate = d2i_X509(NULL, &cursor, (long)length);
+    int status;
+    if (certificate == NULL || cursor != (const unsigned char *)der + length) {
+        status = 1;
+    } else if (key == NULL) {
+        status = 0;
+    } else {
+        EVP_PKEY *public_key = X509_get0_pubkey(certificate);
+        status = public_key != NULL && EVP_PKEY_eq(public_key, (EVP_PKEY *)key) == 1 ? 0 : 2;
+    }
+    X509_free(certificate);
+    ERR_clear_error();
+    return status;
+}

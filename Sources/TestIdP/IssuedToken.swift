@@ -9,6 +9,8 @@ extension TestIdP {
         /// `issuedAt` plus the lifetime announced, in `CLOCK_BOOTTIME`
         /// nanoseconds (clamped at zero for negative lifetimes).
         public var expiresAt: UInt64
+        /// The subject token a token exchange presented for it (RFC 8693).
+        public var subjectToken: String?
 
         public init(token: String, clientID: String, issuedAt: UInt64, expiresAt: UInt64) {
             self.token = token

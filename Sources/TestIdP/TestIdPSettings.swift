@@ -50,6 +50,11 @@ extension TestIdP {
         public var extraResponseFields: [String: String]
         /// Random faults and latency; nil turns them off.
         public var chaos: Chaos?
+        /// Federated client assertions it trusts (SPEC §13); nil: none.
+        public var federation: Federation?
+        /// Whether a token exchange (RFC 8693) without client authentication
+        /// is answered, as Google's STS does.
+        public var tokenExchangeWithoutAuthentication = false
 
         public init(
             clients: [Client] = [Client(id: "demo", secret: "demo-secret")],

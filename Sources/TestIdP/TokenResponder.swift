@@ -95,8 +95,17 @@ struct TokenResponder {
         }
 
         let clientID: String
-        let secret: String
-        if let authorization = request.header("Authorization") {
+        let exchange = grantType == TestIdP.tokenExchangeGrant
+        if form["client_assertion_type"] != nil || form["client_assertion"] != nil {
+            // RFC 7523 §2.2 with an issuer it trusts (SPEC §13).
+            guard request.header("Authorization") == nil, form["client_secret"] == nil else {
+                return invalidRequest("More than one client authentication method")
+            }
+            guard form["client_assertion_type"] == ClientAssertion.assertionType, let assertion = form["client_assertion"],
+                  let id = form["client_id"], let federation = settings.federation, federation.clientIDs.contains(id),
+                  federation.accepts(assertion, unixNow: unixNow) else { return invalidClient }
+            clientID = id
+        } else if let authorization = request.header("Authorization") {
             // RFC 6749 §2.3: one authentication method per request.
             if form["client_secret"] != nil {
                 return invalidRequest("More than one client authentication method")
@@ -105,24 +114,36 @@ struct TokenResponder {
             if let bodyID = form["client_id"], bodyID != credentials.id {
                 return invalidRequest("client_id does not match the authenticated client")
             }
-            (clientID, secret) = credentials
+            guard settings.clients.contains(where: { $0.id == credentials.id && $0.secret == credentials.secret }) else { return invalidClient }
+            clientID = credentials.id
         } else if let bodyID = form["client_id"], let bodySecret = form["client_secret"] {
-            (clientID, secret) = (bodyID, bodySecret)
+            guard settings.clients.contains(where: { $0.id == bodyID && $0.secret == bodySecret }) else { return invalidClient }
+            clientID = bodyID
+        } else if exchange, settings.tokenExchangeWithoutAuthentication {
+            clientID = form["client_id"] ?? "anonymous"
         } else {
             return invalidClient
         }
-        guard settings.clients.contains(where: { $0.id == clientID && $0.secret == secret }) else {
-            return invalidClient
-        }
 
+        if exchange {
+            // RFC 8693 §2.1: both are required.
+            guard let subject = form["subject_token"], !subject.isEmpty, let type = form["subject_token_type"], !type.isEmpty else {
+                return invalidRequest("subject_token and subject_token_type are required")
+            }
+            var outcome = success(for: clientID, scope: form["scope"], receivedAt: request.receivedAt, omitting: omitted, paddedTo: padding,
+                                  issuedTokenType: form["requested_token_type"] ?? "urn:ietf:params:oauth:token-type:access_token")
+            outcome.issued?.subjectToken = subject
+            return outcome
+        }
         guard grantType == "client_credentials" else {
             return answer(.oauthError(status: 400, error: "unsupported_grant_type",
-                                      description: "Only client_credentials is supported"))
+                                      description: "Only client_credentials and token exchange are supported"))
         }
         return success(for: clientID, scope: form["scope"], receivedAt: request.receivedAt, omitting: omitted, paddedTo: padding)
     }
 
-    private func success(for clientID: String, scope: String?, receivedAt: UInt64, omitting omitted: String?, paddedTo padding: Int?) -> Outcome {
+    private func success(for clientID: String, scope: String?, receivedAt: UInt64, omitting omitted: String?, paddedTo padding: Int?,
+                         issuedTokenType: String? = nil) -> Outcome {
         let token = TokenMinter.mint(format: settings.tokenFormat, clientID: clientID, lifetime: settings.lifetime, unixNow: unixNow)
         var members: [(String, String)] = [
             ("access_token", JSONText.string(token)),
@@ -134,6 +155,7 @@ struct TokenResponder {
         case .omitted: break
         }
         if let scope { members.append(("scope", JSONText.string(scope))) }
+        if let issuedTokenType { members.append(("issued_token_type", JSONText.string(issuedTokenType))) }
         for (name, value) in settings.extraResponseFields.sorted(by: { $0.key < $1.key }) {
             let json = JSONText.isNumber(value) ? value : JSONText.string(value)
             if let index = members.firstIndex(where: { $0.0 == name }) {

@@ -165,6 +165,7 @@ public struct CacheEntry: Equatable, Sendable {
                                          text: String(token.obtainedUnix + token.issued.lifetime.seconds))),
             ]
             if let refreshIn = token.issued.refreshIn { fields.append(("refresh_in_ns", .int(Int(refreshIn.nanoseconds)))) }
+            if let issuedType = token.issued.issuedTokenType { fields.append(("issued_token_type", .string(issuedType))) }
             if let renewAfter = token.renewAfter { fields.append(("renew_after_ns", .int(Int(renewAfter.nanoseconds)))) }
             members.append(("token", .object(fields)))
         } else {
@@ -211,7 +212,7 @@ public struct CacheEntry: Equatable, Sendable {
             let refreshIn = token["refresh_in_ns"]?.intValue.map { TimeSpan(nanoseconds: Int64($0)) }
             let renewAfter = token["renew_after_ns"]?.intValue.map { TimeSpan(nanoseconds: Int64($0)) }
             entry.token = Token(issued: IssuedToken(accessToken: accessToken, tokenType: type, lifetime: TimeSpan(nanoseconds: Int64(lifetime)),
-                                                   refreshIn: refreshIn),
+                                                   refreshIn: refreshIn, issuedTokenType: token["issued_token_type"]?.stringValue),
                                 obtainedBoot: Int64(obtainedBoot), obtainedUnix: obtainedUnix, renewAfter: renewAfter)
         }
         return entry
@@ -308,11 +309,11 @@ public struct CacheEntry: Equatable, Sendable {
 extension ProfileConfiguration {
     /// SHA-256 over everything that decides which token the IdP issues
     /// (SPEC §9): `token_url`, `client_id`, `auth_method`, `audience`,
-    /// `scope`, `extra_params`, the client certificate's identity; not the
-    /// secret or the assertion key (the same client gets the same tokens),
-    /// not the renewal settings.
+    /// `scope`, `extra_params`, the client certificate's identity, the grant
+    /// and the files of SPEC §13; not the secret or the assertion key (the
+    /// same client gets the same tokens), not the renewal settings.
     public var cacheFingerprint: String {
-        let parts: [JSONValue] = [
+        var parts: [JSONValue] = [
             .string(tokenURL), .string(clientID), .string(authMethod.rawValue),
             audience.map { .string($0) } ?? .null, scope.map { .string($0) } ?? .null,
             .array(extraParams.map { .array([.string($0.name), .string($0.value)]) }),
@@ -320,6 +321,22 @@ extension ProfileConfiguration {
             // read it, else its path.
             (clientCertificateDigest ?? clientCertFile).map { .string($0) } ?? .null,
         ]
+        // SPEC §13, appended only when in use so that the fingerprints of
+        // profiles without them (and their cached tokens) stay as they were:
+        // the files' paths or credential names, never their content (a
+        // rotated assertion keeps the token), and the certificate's digest.
+        if let file = federatedAssertion, authMethod == .federatedAssertion {
+            parts.append(.array([.string("client_assertion"), .string(file.identity)]))
+        }
+        if let certificate = assertion.certificate, authMethod == .privateKeyJWT {
+            parts.append(.array([.string("client_assertion_certificate"), .string(certificate.fingerprintDigest)]))
+        } else if let file = assertion.certificateFile, authMethod == .privateKeyJWT {
+            parts.append(.array([.string("client_assertion_certificate"), .string("file:" + file)]))
+        }
+        if let exchange = tokenExchange, grant == .tokenExchange {
+            parts.append(.array([.string(grant.rawValue), .string(exchange.subject.identity), .string(exchange.subjectTokenType),
+                                 exchange.requestedTokenType.map { .string($0) } ?? .null]))
+        }
         return SHA256.hex(Array(JSONWriter.write(.array(parts)).utf8))
     }
 }

@@ -13,10 +13,11 @@ public enum ClientAssertion {
     ///   - issuedAt: wall-clock seconds (the `iat` claim).
     public static func compact<Failure: Error>(
         algorithm: String, kid: String?, clientID: String, audience: String, jti: [UInt8], issuedAt: Int64,
-        lifetime: TimeSpan, sign: ([UInt8]) throws(Failure) -> [UInt8]
+        lifetime: TimeSpan, extraHeader: [(String, JSONValue)] = [], sign: ([UInt8]) throws(Failure) -> [UInt8]
     ) throws(Failure) -> String {
         var header: [(String, JSONValue)] = [("alg", .string(algorithm)), ("typ", .string("JWT"))]
         if let kid { header.append(("kid", .string(kid))) }
+        header += extraHeader
         let claims: [(String, JSONValue)] = [
             ("iss", .string(clientID)),
             ("sub", .string(clientID)),
@@ -52,6 +53,8 @@ public final class AssertionSigner: Sendable {
     private let audience: String
     private let kid: String?
     private let lifetime: TimeSpan
+    /// `x5t`, `x5t#S256`, `x5c` of the key's certificate (SPEC §13).
+    private let certificateHeader: [(String, JSONValue)]
 
     public struct Failure: Error, Equatable, CustomStringConvertible {
         public let description: String
@@ -75,9 +78,10 @@ public final class AssertionSigner: Sendable {
             guard !profile.clientSecret.value.isEmpty else { throw Failure("client_secret_jwt needs a client secret") }
             key = .secret(Array(profile.clientSecret.value.utf8))
             algorithm = "HS256"
-        case .clientSecretBasic, .clientSecretPost:
+        case .clientSecretBasic, .clientSecretPost, .federatedAssertion, .none:
             throw Failure("\(profile.authMethod.rawValue) does not sign assertions")
         }
+        certificateHeader = settings.certificate?.headerMembers(thumbprints: settings.thumbprints, includeChain: settings.includeChain) ?? []
         clientID = profile.clientID
         audience = settings.audience ?? profile.tokenURL
         kid = settings.kid
@@ -87,7 +91,7 @@ public final class AssertionSigner: Sendable {
     /// A new assertion: `jti` from the kernel's random source, `iat` now.
     public func assertion(unixNow: Int64, jti: [UInt8]) throws(Failure) -> String {
         try ClientAssertion.compact(algorithm: algorithm, kid: kid, clientID: clientID, audience: audience, jti: jti,
-                                    issuedAt: unixNow, lifetime: lifetime) { (input: [UInt8]) throws(Failure) -> [UInt8] in
+                                    issuedAt: unixNow, lifetime: lifetime, extraHeader: certificateHeader) { (input: [UInt8]) throws(Failure) -> [UInt8] in
             switch key {
             case .privateKey(let signingKey):
                 do throws(SigningKey.LoadFailure) { return try signingKey.sign(input, algorithm: algorithm) } catch { throw Failure(error.description) }

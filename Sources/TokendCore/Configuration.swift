@@ -77,9 +77,76 @@ public enum ClientAuthMethod: String, Sendable, CaseIterable {
     case privateKeyJWT = "private_key_jwt"
     /// RFC 7523: a JWT signed with the client secret (HS256).
     case clientSecretJWT = "client_secret_jwt"
+    /// RFC 7523 with a JWT that another system issued and rotates in a file (SPEC §13).
+    case federatedAssertion = "federated_assertion"
+    /// No client authentication (token exchange only, as Google's STS; SPEC §13).
+    case none = "none"
 
-    /// Whether the client authenticates with a signed assertion.
+    /// Whether tokend signs the client's assertions itself.
     public var usesAssertion: Bool { self == .privateKeyJWT || self == .clientSecretJWT }
+    /// Whether the client authenticates with a shared secret (sent, or signing).
+    public var usesSecret: Bool { self == .clientSecretBasic || self == .clientSecretPost || self == .clientSecretJWT }
+}
+
+/// The grant a profile asks for (SPEC §13).
+public enum Grant: String, Sendable, CaseIterable {
+    case clientCredentials = "client_credentials"
+    /// RFC 8693.
+    case tokenExchange = "token_exchange"
+
+    /// Its `grant_type` form value.
+    public var formValue: String {
+        switch self {
+        case .clientCredentials: return "client_credentials"
+        case .tokenExchange: return "urn:ietf:params:oauth:grant-type:token-exchange"
+        }
+    }
+}
+
+/// A file that another system writes and rotates, read anew for every
+/// request (SPEC §13): a federated assertion, a subject token.
+public struct PresentedTokenFile: Equatable, Sendable {
+    /// `.file(path)` or `.credential(name)`.
+    public var source: SecretSource
+    /// What is opened: the file, or the credential's file in
+    /// `$CREDENTIALS_DIRECTORY` once the loader has resolved it.
+    public var path: String
+
+    public init(source: SecretSource, path: String) {
+        self.source = source
+        self.path = path
+    }
+
+    /// Its identity in the cache fingerprint: the path or the credential's
+    /// name, never the content (a rotated file keeps the cached token).
+    public var identity: String {
+        switch source {
+        case .file(let path): return "file:" + path
+        case .credential(let name): return "credential:" + name
+        case .inline: return "inline"
+        }
+    }
+}
+
+/// `grant = "token_exchange"` settings (RFC 8693, SPEC §13).
+public struct TokenExchangeSettings: Equatable, Sendable {
+    public var subject: PresentedTokenFile
+    public var subjectTokenType: String
+    public var requestedTokenType: String?
+
+    public static let defaultSubjectTokenType = "urn:ietf:params:oauth:token-type:jwt"
+
+    public init(subject: PresentedTokenFile, subjectTokenType: String = TokenExchangeSettings.defaultSubjectTokenType,
+                requestedTokenType: String? = nil) {
+        self.subject = subject
+        self.subjectTokenType = subjectTokenType
+        self.requestedTokenType = requestedTokenType
+    }
+}
+
+/// Which certificate thumbprints an assertion's header carries (SPEC §13).
+public enum ThumbprintChoice: String, Sendable, CaseIterable {
+    case sha1, sha256, both
 }
 
 /// A client assertion key as the loader leaves it: libcrypto's key object
@@ -116,17 +183,29 @@ public struct ClientAssertionSettings: Equatable, Sendable {
     /// The `aud` claim; nil: the profile's `token_url`.
     public var audience: String?
     public var lifetime: TimeSpan
+    /// `client_assertion_certificate_file`: the key's certificate, then its chain.
+    public var certificateFile: String?
+    /// The certificates, once the loader has read them and matched the key.
+    public var certificate: AssertionCertificate?
+    /// `client_assertion_x5t`.
+    public var thumbprints: ThumbprintChoice
+    /// `client_assertion_x5c`: the chain in the header.
+    public var includeChain: Bool
 
     public static let defaultLifetime = TimeSpan.seconds(60 as Int64)
 
     public init(keySource: SecretSource? = nil, key: LoadedSigningKey? = nil, algorithm: String? = nil, kid: String? = nil,
-                audience: String? = nil, lifetime: TimeSpan = ClientAssertionSettings.defaultLifetime) {
+                audience: String? = nil, lifetime: TimeSpan = ClientAssertionSettings.defaultLifetime,
+                certificateFile: String? = nil, thumbprints: ThumbprintChoice = .both, includeChain: Bool = false) {
         self.keySource = keySource
         self.key = key
         self.algorithm = algorithm
         self.kid = kid
         self.audience = audience
         self.lifetime = lifetime
+        self.certificateFile = certificateFile
+        self.thumbprints = thumbprints
+        self.includeChain = includeChain
     }
 }
 
@@ -164,6 +243,12 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var files: [TokenFileSink]
     /// Signed client assertions (SPEC §12), with `private_key_jwt` and `client_secret_jwt`.
     public var assertion: ClientAssertionSettings
+    /// `grant` (SPEC §13).
+    public var grant: Grant = .clientCredentials
+    /// `federated_assertion`: where the assertion is read for every request.
+    public var federatedAssertion: PresentedTokenFile?
+    /// `token_exchange`: the subject token and the types.
+    public var tokenExchange: TokenExchangeSettings?
 
     public init(name: String, tokenURL: String, clientID: String, clientSecret: Secret, secretSource: SecretSource = .inline,
                 audience: String? = nil, scope: String? = nil, extraParams: [FormField] = [],

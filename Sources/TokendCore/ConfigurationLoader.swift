@@ -1,4 +1,5 @@
 import TokendCrypto
+import TokendPlatform
 
 /// A configuration ready to run, with the warnings found while loading it.
 public struct LoadedConfiguration: Equatable, Sendable {
@@ -96,7 +97,7 @@ public enum ConfigurationLoader {
             let key = "profile.\(profile.name)"
             switch profile.secretSource {
             case .inline:
-                if profile.authMethod != .privateKeyJWT, let mode = inlineMode, mode & 0o044 != 0 {
+                if profile.authMethod.usesSecret, let mode = inlineMode, mode & 0o044 != 0 {
                     warnings.append("\(path): \(key).client_secret: the secret is inline and the file is readable by group or others (mode \(String(mode & 0o777, radix: 8))); use client_secret_file or client_secret_credential, or chmod 600 the file")
                 }
             case .file(let file):
@@ -121,6 +122,14 @@ public enum ConfigurationLoader {
             }
             if profile.authMethod.usesAssertion {
                 checkAssertion(&profile, key: key, host: host, fail: fail)
+            }
+            if var file = profile.federatedAssertion, profile.authMethod == .federatedAssertion {
+                checkPresented(&file, kind: .assertion, key: "\(key).client_assertion_", host: host, warn: { warnings.append("\(path): \($0)") }, fail: fail)
+                profile.federatedAssertion = file
+            }
+            if var exchange = profile.tokenExchange, profile.grant == .tokenExchange {
+                checkPresented(&exchange.subject, kind: .subjectToken, key: "\(key).subject_token_", host: host, warn: { warnings.append("\(path): \($0)") }, fail: fail)
+                profile.tokenExchange = exchange
             }
             for name in profile.access.userNames {
                 if let uid = host.userID(named: name) { profile.access.uids.insert(uid) }
@@ -211,6 +220,18 @@ public enum ConfigurationLoader {
                 fail(settingsKey, error.description)
                 return
             }
+            if let certificateFile = profile.assertion.certificateFile, let signingKey = profile.assertion.key?.key {
+                let certificateKey = "\(key).client_assertion_certificate_file"
+                switch host.readFile(certificateFile, limit: 1 << 20) {
+                case .failure(let e):
+                    fail(certificateKey, "cannot read \(certificateFile): \(e.message)")
+                case .success(let bytes):
+                    switch AssertionCertificate.load(pem: bytes, key: signingKey, keyName: file) {
+                    case .success(let certificate): profile.assertion.certificate = certificate
+                    case .failure(let why): fail(certificateKey, "\(certificateFile): \(why)")
+                    }
+                }
+            }
         } else {
             settingsKey = "\(key).auth_method"
         }
@@ -221,6 +242,36 @@ public enum ConfigurationLoader {
         } catch {
             let where_ = profile.assertion.algorithm != nil && error.description.contains("does not fit") ? "\(key).client_assertion_alg" : settingsKey
             fail(where_, error.description)
+        }
+    }
+
+    /// A federated assertion or subject token file (SPEC §13): resolves a
+    /// credential name to its file, then reads it once as a request would.
+    /// Unreadable or (for an assertion) not a JWS is an error; expired is a
+    /// warning, since the rotator may not have run yet at boot.
+    static func checkPresented(_ file: inout PresentedTokenFile, kind: PresentedToken.Kind, key prefix: String, host: some HostEnvironment,
+                               warn: (String) -> Void, fail: (String, String) -> Void) {
+        let settingsKey: String
+        switch file.source {
+        case .credential(let name):
+            settingsKey = prefix + "credential"
+            guard let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty else {
+                fail(settingsKey, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
+                return
+            }
+            file.path = directory + "/" + name
+        case .file, .inline:
+            settingsKey = prefix + "file"
+        }
+        switch host.readFile(file.path, limit: maximumSecretBytes) {
+        case .failure(let e):
+            fail(settingsKey, "cannot read \(file.path): \(e.message)")
+        case .success(var bytes):
+            defer { AESGCM.cleanse(&bytes) }
+            if case .failure(let refusal) = PresentedToken.evaluate(bytes, kind: kind, path: file.path, unixNow: BootClock.unixTime()) {
+                if refusal.expired { warn("\(settingsKey): \(refusal.message): a token request fails until the file is replaced") }
+                else { fail(settingsKey, refusal.message) }
+            }
         }
     }
 

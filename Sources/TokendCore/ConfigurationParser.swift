@@ -15,13 +15,22 @@ public struct ConfigurationParser {
         "file", "persist",
         "client_assertion_key_file", "client_assertion_key_credential", "client_assertion_alg", "client_assertion_kid",
         "client_assertion_audience", "client_assertion_lifetime",
+        "client_assertion_certificate_file", "client_assertion_x5t", "client_assertion_x5c",
+        "client_assertion_file", "client_assertion_credential",
+        "grant", "subject_token_file", "subject_token_credential", "subject_token_type", "requested_token_type",
     ]
     /// The JWS algorithms of `client_assertion_alg` (SPEC §12).
     public static let assertionAlgorithms = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
     public static let fileKeys = ["path", "format", "mode", "group"]
     /// Form parameters that tokend sets itself and `extra_params` may not override.
     public static let reservedFormFields = ["grant_type", "client_id", "client_secret", "audience", "scope",
-                                            "client_assertion", "client_assertion_type"]
+                                            "client_assertion", "client_assertion_type",
+                                            "subject_token", "subject_token_type", "requested_token_type"]
+    /// The keys that sign assertions (SPEC §12, §13).
+    static let signingKeys = ["client_assertion_key_file", "client_assertion_key_credential", "client_assertion_alg", "client_assertion_kid",
+                              "client_assertion_audience", "client_assertion_lifetime",
+                              "client_assertion_certificate_file", "client_assertion_x5t", "client_assertion_x5c"]
+    static let secretKeys = ["client_secret", "client_secret_file", "client_secret_credential"]
 
     let file: String
     let lines: KeyLineIndex
@@ -245,11 +254,10 @@ public struct ConfigurationParser {
         }
     }
 
-    /// The `client_assertion_*` keys (SPEC §12), checked against `auth_method`.
+    /// The `client_assertion_*` keys (SPEC §12, §13), checked against `auth_method`.
     mutating func assertion(_ table: TOMLTable, _ path: [String], method: ClientAuthMethod) -> ClientAssertionSettings {
         var settings = ClientAssertionSettings()
-        let keys = ["client_assertion_key_file", "client_assertion_key_credential", "client_assertion_alg", "client_assertion_kid",
-                    "client_assertion_audience", "client_assertion_lifetime"].filter { table[$0] != nil }
+        let keys = Self.signingKeys.filter { table[$0] != nil }
         guard method.usesAssertion else {
             for key in keys { fail(path + [key], "needs auth_method = \"private_key_jwt\" or \"client_secret_jwt\"") }
             return settings
@@ -257,6 +265,9 @@ public struct ConfigurationParser {
         let keySources = ["client_assertion_key_file", "client_assertion_key_credential"].filter { table[$0] != nil }
         if method == .clientSecretJWT {
             for key in keySources { fail(path + [key], "is not used with auth_method = \"client_secret_jwt\" (the client secret signs)") }
+            for key in ["client_assertion_certificate_file", "client_assertion_x5t", "client_assertion_x5c"] where table[key] != nil {
+                fail(path + [key], "needs auth_method = \"private_key_jwt\" (a certificate belongs to a private key)")
+            }
         } else if keySources.count > 1 {
             fail(path + [keySources[1]], "only one of client_assertion_key_file and client_assertion_key_credential may be set")
         } else if keySources.isEmpty {
@@ -269,6 +280,22 @@ public struct ConfigurationParser {
                 fail(path + ["client_assertion_key_credential"], "must be a credential name, not a path")
             }
             settings.keySource = .credential(credential)
+        }
+        if method == .privateKeyJWT {
+            if let file = nonEmptyString(table, "client_assertion_certificate_file", path) {
+                if !file.hasPrefix("/") { fail(path + ["client_assertion_certificate_file"], "must be an absolute path") }
+                settings.certificateFile = file
+            }
+            if let choice = string(table, "client_assertion_x5t", path) {
+                if let parsed = ThumbprintChoice(rawValue: choice) { settings.thumbprints = parsed }
+                else { fail(path + ["client_assertion_x5t"], "must be \"sha1\", \"sha256\" or \"both\", not \"\(choice)\"") }
+            }
+            if let chain = bool(table, "client_assertion_x5c", path) { settings.includeChain = chain }
+            if table["client_assertion_certificate_file"] == nil {
+                for key in ["client_assertion_x5t", "client_assertion_x5c"] where table[key] != nil {
+                    fail(path + [key], "needs client_assertion_certificate_file (the certificate of client_assertion_key_*)")
+                }
+            }
         }
         if let alg = string(table, "client_assertion_alg", path) {
             if !Self.assertionAlgorithms.contains(alg) {
@@ -286,6 +313,28 @@ public struct ConfigurationParser {
         settings.audience = nonEmptyString(table, "client_assertion_audience", path)
         if let t = duration(table, "client_assertion_lifetime", path, in: DurationRange.assertionLifetime) { settings.lifetime = t }
         return settings
+    }
+
+    /// A file another system rotates (SPEC §13): exactly one of an absolute
+    /// path or a credential name when `required`, neither otherwise.
+    mutating func presentedTokenFile(_ table: TOMLTable, _ path: [String], fileKey: String, credentialKey: String,
+                                     required: Bool, needs: String) -> PresentedTokenFile? {
+        let present = [fileKey, credentialKey].filter { table[$0] != nil }
+        guard required else {
+            for key in present { fail(path + [key], "needs \(needs)") }
+            return nil
+        }
+        if present.count > 1 { fail(path + [credentialKey], "only one of \(fileKey) and \(credentialKey) may be set"); return nil }
+        if present.isEmpty { fail(path, "\(needs) needs \(fileKey) or \(credentialKey)"); return nil }
+        if let file = nonEmptyString(table, fileKey, path) {
+            guard file.hasPrefix("/") else { fail(path + [fileKey], "must be an absolute path"); return nil }
+            return PresentedTokenFile(source: .file(file), path: file)
+        }
+        if let name = nonEmptyString(table, credentialKey, path) {
+            guard !name.contains("/"), name != ".", name != ".." else { fail(path + [credentialKey], "must be a credential name, not a path"); return nil }
+            return PresentedTokenFile(source: .credential(name), path: name)
+        }
+        return nil
     }
 
     /// `[[profile.NAME.file]]` tables (SPEC §11).
@@ -342,19 +391,31 @@ public struct ConfigurationParser {
         if table["token_url"] == nil { fail(path + ["token_url"], "is required") }
         if let url = tokenURL, let problem = TokenURL.problem(url) { fail(path + ["token_url"], problem) }
         let clientID = nonEmptyString(table, "client_id", path)
-        if table["client_id"] == nil { fail(path + ["client_id"], "is required") }
 
         var authMethod = ClientAuthMethod.clientSecretBasic
         if let method = string(table, "auth_method", path) {
             if let m = ClientAuthMethod(rawValue: method) { authMethod = m }
             else { fail(path + ["auth_method"], "must be one of \(ClientAuthMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \"\(method)\"") }
         }
-        let secretKeys = ["client_secret", "client_secret_file", "client_secret_credential"].filter { table[$0] != nil }
+        var grant = Grant.clientCredentials
+        if let text = string(table, "grant", path) {
+            if let g = Grant(rawValue: text) { grant = g }
+            else { fail(path + ["grant"], "must be one of \(Grant.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \"\(text)\"") }
+        }
+        // Without client authentication the id is optional (sent when set).
+        if table["client_id"] == nil, authMethod != .none { fail(path + ["client_id"], "is required") }
+        let secretKeys = Self.secretKeys.filter { table[$0] != nil }
         var secret = Secret("")
         var source = SecretSource.inline
-        if authMethod == .privateKeyJWT {
-            // The key signs: no shared secret is sent or needed.
-            for key in secretKeys { fail(path + [key], "is not used with auth_method = \"private_key_jwt\" (the private key signs); remove it") }
+        if !authMethod.usesSecret {
+            // The key signs, the assertion file authenticates, or nothing does: no shared secret is sent or needed.
+            let why: String
+            switch authMethod {
+            case .privateKeyJWT: why = "the private key signs"
+            case .federatedAssertion: why = "the assertion file authenticates the client"
+            default: why = "no client authentication is sent"
+            }
+            for key in secretKeys { fail(path + [key], "is not used with auth_method = \"\(authMethod.rawValue)\" (\(why)); remove it") }
         } else if secretKeys.count > 1 {
             fail(path + [secretKeys[1]], "only one of client_secret, client_secret_file and client_secret_credential may be set (found \(secretKeys.joined(separator: " and ")))")
         } else if secretKeys.isEmpty {
@@ -370,9 +431,34 @@ public struct ConfigurationParser {
             }
             source = .credential(credential)
         }
+        if authMethod == .none {
+            for key in Self.signingKeys where table[key] != nil {
+                fail(path + [key], "is not used with auth_method = \"none\" (no client authentication is sent); remove it")
+            }
+            if grant == .clientCredentials {
+                fail(path + ["auth_method"], "\"none\" is only for grant = \"token_exchange\": the client-credentials grant needs client authentication")
+            }
+        }
+        let federated = presentedTokenFile(table, path, fileKey: "client_assertion_file", credentialKey: "client_assertion_credential",
+                                           required: authMethod == .federatedAssertion, needs: "auth_method = \"federated_assertion\"")
+        let subject = presentedTokenFile(table, path, fileKey: "subject_token_file", credentialKey: "subject_token_credential",
+                                         required: grant == .tokenExchange, needs: "grant = \"token_exchange\"")
+        var exchange: TokenExchangeSettings?
+        if grant == .tokenExchange {
+            if let subject { exchange = TokenExchangeSettings(subject: subject) }
+            if let type = nonEmptyString(table, "subject_token_type", path) { exchange?.subjectTokenType = type }
+            exchange?.requestedTokenType = nonEmptyString(table, "requested_token_type", path)
+        } else {
+            for key in ["subject_token_type", "requested_token_type"] where table[key] != nil {
+                fail(path + [key], "needs grant = \"token_exchange\"")
+            }
+        }
 
         var profile = ProfileConfiguration(name: name, tokenURL: tokenURL ?? "", clientID: clientID ?? "", clientSecret: secret, secretSource: source)
         profile.authMethod = authMethod
+        profile.grant = grant
+        profile.federatedAssertion = federated
+        profile.tokenExchange = exchange
         profile.assertion = assertion(table, path, method: authMethod)
         profile.audience = nonEmptyString(table, "audience", path)
         if let value = table["scope"] {

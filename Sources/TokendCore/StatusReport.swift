@@ -25,6 +25,8 @@ public struct ProfileStatus: Equatable, Sendable {
     public var everAsked = false
     /// The IdP's limits from its last token response (SPEC §10).
     public var idpLimits: IdPLimits?
+    /// RFC 8693's `issued_token_type` of the current token (SPEC §13).
+    public var issuedTokenType: String?
 
     public init(name: String, machine: RenewalMachine, now: Instant) {
         self.name = name
@@ -32,6 +34,7 @@ public struct ProfileStatus: Equatable, Sendable {
         if let held = machine.token, held.isServable(at: now) {
             expiresIn = held.remaining(at: now).wholeSeconds
             source = machine.tokenFromCache ? "cache" : "idp"
+            issuedTokenType = held.token.issuedTokenType
         }
         if machine.fetchInFlight {
             renewIn = 0
@@ -68,7 +71,7 @@ public struct ProfileStatus: Equatable, Sendable {
     public var document: StatusDocument.Profile {
         StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
                                fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors, source: source,
-                               idpLimits: idpLimits?.json)
+                               idpLimits: idpLimits?.json, issuedTokenType: issuedTokenType)
     }
 }
 

@@ -17,11 +17,14 @@ public struct TokenRequest: Equatable, Sendable {
         a.url == b.url && a.body == b.body && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
     }
 
-    /// - Parameter assertion: the signed client assertion of this request,
-    ///   for `private_key_jwt` and `client_secret_jwt` (a new one each time).
-    public init(profile: ProfileConfiguration, userAgent: String, assertion: String? = nil) {
+    /// - Parameters:
+    ///   - assertion: the client assertion of this request: signed anew for
+    ///     `private_key_jwt` and `client_secret_jwt`, read from its file for
+    ///     `federated_assertion` (SPEC §12, §13).
+    ///   - subjectToken: the subject token of a token exchange, read from its file.
+    public init(profile: ProfileConfiguration, userAgent: String, assertion: String? = nil, subjectToken: String? = nil) {
         url = profile.tokenURL
-        var fields = [FormField("grant_type", "client_credentials")]
+        var fields = [FormField("grant_type", profile.grant.formValue)]
         headers = [
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/json"),
@@ -38,13 +41,23 @@ public struct TokenRequest: Equatable, Sendable {
         case .clientSecretPost:
             fields.append(FormField("client_id", profile.clientID))
             fields.append(FormField("client_secret", profile.clientSecret.value))
-        case .privateKeyJWT, .clientSecretJWT:
+        case .privateKeyJWT, .clientSecretJWT, .federatedAssertion:
             fields.append(FormField("client_id", profile.clientID))
             fields.append(FormField("client_assertion_type", ClientAssertion.assertionType))
             fields.append(FormField("client_assertion", assertion ?? ""))
-            // A credential for its lifetime: never quoted from an error page either.
-            if let assertion { secretForms.append(assertion) }
+        case .none:
+            // No client authentication; the id, when configured, identifies it.
+            if !profile.clientID.isEmpty { fields.append(FormField("client_id", profile.clientID)) }
         }
+        // A credential for its lifetime: never quoted from an error page either.
+        if let assertion { secretForms += TokenRequest.echoForms(of: assertion) }
+        if let exchange = profile.tokenExchange, profile.grant == .tokenExchange {
+            fields.append(FormField("subject_token", subjectToken ?? ""))
+            fields.append(FormField("subject_token_type", exchange.subjectTokenType))
+            if let requested = exchange.requestedTokenType { fields.append(FormField("requested_token_type", requested)) }
+            if let subjectToken { secretForms += TokenRequest.echoForms(of: subjectToken) }
+        }
+        secretForms = TokenRequest.longestFirst(secretForms)
         if let audience = profile.audience { fields.append(FormField("audience", audience)) }
         if let scope = profile.scope { fields.append(FormField("scope", scope)) }
         fields += profile.extraParams
@@ -55,12 +68,16 @@ public struct TokenRequest: Equatable, Sendable {
     static func echoForms(of secret: String) -> [String] {
         guard !secret.isEmpty else { return [] }
         let encoded = FormEncoding.encode(secret)
-        var forms = [secret, encoded, encoded.replacingAll("%20", with: "+"), lowerCaseEscapes(encoded),
+        let forms = [secret, encoded, encoded.replacingAll("%20", with: "+"), lowerCaseEscapes(encoded),
                      String(JSONWriter.quoted(secret).dropFirst().dropLast())]
-        // Longest first, so that a form containing another is removed whole.
-        forms.sort { $0.utf8.count > $1.utf8.count }
+        return longestFirst(forms)
+    }
+
+    /// Longest first, so that a form containing another is removed whole; no repeats.
+    static func longestFirst(_ forms: [String]) -> [String] {
+        let sorted = forms.sorted { $0.utf8.count > $1.utf8.count }
         var unique: [String] = []
-        for form in forms where !unique.contains(form) { unique.append(form) }
+        for form in sorted where !form.isEmpty && !unique.contains(form) { unique.append(form) }
         return unique
     }
 

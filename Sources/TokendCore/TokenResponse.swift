@@ -8,12 +8,16 @@ public struct IssuedToken: Equatable, Sendable {
     public var lifetime: TimeSpan
     /// Entra ID's `refresh_in`: when present, renewal starts no later than this after the request was sent.
     public var refreshIn: TimeSpan?
+    /// RFC 8693's `issued_token_type`, when a token exchange answered it (SPEC §13).
+    public var issuedTokenType: String?
 
-    public init(accessToken: String, tokenType: String = "Bearer", lifetime: TimeSpan, refreshIn: TimeSpan? = nil) {
+    public init(accessToken: String, tokenType: String = "Bearer", lifetime: TimeSpan, refreshIn: TimeSpan? = nil,
+                issuedTokenType: String? = nil) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.lifetime = lifetime
         self.refreshIn = refreshIn
+        self.issuedTokenType = issuedTokenType
     }
 }
 
@@ -52,7 +56,8 @@ public struct FetchFailure: Error, Equatable, Sendable, CustomStringConvertible 
         switch kind {
         case .oauthError: return code.flatMap(Self.errorCode) ?? "oauth_error"
         case .httpError: return code.map { "http \($0)" } ?? "http_error"
-        case .transportError: return "transport"
+        // A request that could not be made names why (`assertion_expired`).
+        case .transportError: return code.flatMap(Self.errorCode) ?? "transport"
         case .invalidResponse: return "invalid_response"
         }
     }

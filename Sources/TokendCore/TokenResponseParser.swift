@@ -87,6 +87,9 @@ public enum TokenResponseParser {
             switch raw.lowercased() {
             case "bearer": type = "Bearer"
             case "dpop": type = "DPoP"
+            // RFC 8693: a token that is not an access token; presented as a
+            // bearer credential all the same (SPEC §13).
+            case "n_a": type = "Bearer"
             default: type = raw
             }
         }
@@ -111,7 +114,11 @@ public enum TokenResponseParser {
         if case .some(.some(let s)) = seconds(json["refresh_in"]), s > 0 {
             refreshIn = min(.seconds(s), maximumTokenLifetime)
         }
-        return .success(IssuedToken(accessToken: token, tokenType: type, lifetime: lifetime, refreshIn: refreshIn))
+        // A URI (RFC 8693 §3); anything else is not shown.
+        let issuedType = json["issued_token_type"]?.stringValue.flatMap {
+            !$0.isEmpty && $0.utf8.count <= 256 && $0.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? $0 : nil
+        }
+        return .success(IssuedToken(accessToken: token, tokenType: type, lifetime: lifetime, refreshIn: refreshIn, issuedTokenType: issuedType))
     }
 
     /// nil: absent or null; .some(nil): present but not numeric.

@@ -101,4 +101,40 @@ public final class SigningKey: @unchecked Sendable {  // immutable after init; e
         guard status == 0 else { throw LoadFailure(description: "libcrypto cannot sign with \(algorithm) using this \(kind) key") }
         return Array(signature.prefix(length))
     }
+
+    /// Whether `der` is a DER certificate whose public key is this key's.
+    public func matches(certificate der: [UInt8]) -> CertificateMatch {
+        switch der.withUnsafeBytes({ tokend_certificate_check($0.baseAddress, $0.count, handle) }) {
+        case 0: return .matches
+        case 2: return .otherKey
+        default: return .notACertificate
+        }
+    }
+}
+
+/// What `SigningKey.matches(certificate:)` found.
+public enum CertificateMatch: Equatable, Sendable {
+    case matches
+    case otherKey
+    case notACertificate
+}
+
+/// X.509 certificates, for JWS thumbprints (SPEC §13).
+public enum Certificate {
+    /// Whether `der` is exactly one DER certificate.
+    public static func isCertificate(_ der: [UInt8]) -> Bool {
+        der.withUnsafeBytes { tokend_certificate_check($0.baseAddress, $0.count, nil) } == 0
+    }
+}
+
+/// SHA-1, for certificate thumbprints (`x5t`) only.
+public enum SHA1 {
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 20)
+        let status = bytes.withUnsafeBytes { input in
+            digest.withUnsafeMutableBytes { tokend_sha1(input.baseAddress, input.count, $0.baseAddress) }
+        }
+        precondition(status == 0, "libcrypto refused SHA-1")
+        return digest
+    }
 }

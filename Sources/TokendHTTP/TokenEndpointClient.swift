@@ -21,6 +21,8 @@ public final class TokenEndpointClient: Sendable {
     private let transferAbort: ManagedAtomic<Bool>
 
     public static let userAgent = "tokend/\(TokendVersion.string)"
+    /// The largest assertion or subject token file read.
+    public static let presentedTokenLimit = 64 << 10
 
     public init(profile: ProfileConfiguration) {
         self.profile = profile
@@ -47,23 +49,52 @@ public final class TokenEndpointClient: Sendable {
 
     /// Blocking variant for tests and tools.
     public func fetchNow() -> FetchReport {
-        let request: TokenRequest
+        var assertion: String?
+        var subjectToken: String?
+        // Files another system rotates: read anew, by path, for every request.
+        if profile.authMethod == .federatedAssertion, let file = profile.federatedAssertion {
+            switch present(file, kind: .assertion) {
+            case .success(let text): assertion = text
+            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure))
+            }
+        }
+        if profile.grant == .tokenExchange, let exchange = profile.tokenExchange {
+            switch present(exchange.subject, kind: .subjectToken) {
+            case .success(let text): subjectToken = text
+            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure))
+            }
+        }
         switch signer {
         case nil:
-            request = self.request
+            break
         case .failure(let failure):
             return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(failure)")))
         case .success(let signer):
             // A new assertion, with a new jti, for every request (SPEC §12).
             do {
-                let assertion = try signer.assertion(unixNow: Int64(BootClock.unixTime()), jti: AssertionSigner.randomJTI())
-                request = TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent, assertion: assertion)
+                assertion = try signer.assertion(unixNow: Int64(BootClock.unixTime()), jti: AssertionSigner.randomJTI())
             } catch {
                 return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(error)")))
             }
         }
+        let request = assertion == nil && subjectToken == nil
+            ? self.request
+            : TokenRequest(profile: profile, userAgent: TokenEndpointClient.userAgent, assertion: assertion, subjectToken: subjectToken)
         let outcome = transfer.withLockedValue { $0.perform(request, options: options) }
         return TokenEndpointClient.interpret(outcome, profile: profile, request: request)
+    }
+
+    /// The token in `file` to send now, or why nothing is sent.
+    private func present(_ file: PresentedTokenFile, kind: PresentedToken.Kind) -> Result<String, FetchFailure> {
+        // By path each time: the rotator replaces the file by rename or swaps
+        // a symlinked directory (Kubernetes' `..data`); read on this thread.
+        switch RegularFile.read(file.path, limit: TokenEndpointClient.presentedTokenLimit) {
+        case .failure(let error):
+            return .failure(FetchFailure("cannot read the \(kind.noun) file \(file.path): \(error.message)", code: "credential_unreadable"))
+        case .success(var bytes):
+            defer { for index in bytes.indices { bytes[index] = 0 } }
+            return PresentedToken.evaluate(bytes, kind: kind, path: file.path, unixNow: BootClock.unixTime()).mapError(\.failure)
+        }
     }
 
     static func interpret(_ outcome: TransferOutcome, profile: ProfileConfiguration, request: TokenRequest) -> FetchReport {

@@ -8,46 +8,9 @@ import TokendPlatform
 public struct SystemHost: HostEnvironment {
     public init() {}
 
-    /// Reads a regular file. Opened non-blocking and checked with `fstat`
-    /// before any read, so that a FIFO or a device named by mistake (or
-    /// planted) is an error rather than a start, reload or `--check` that
-    /// hangs. The buffers are sized from `fstat` and cleared after use: a
-    /// secret leaves no copy in freed memory that this code owns.
+    /// Reads a regular file (see `RegularFile.read`).
     public func readFile(_ path: String, limit: Int) -> Result<[UInt8], HostError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return .failure(HostError(errnoText(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return .failure(HostError(errnoText(errno))) }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: return .failure(HostError("is a directory"))
-        case S_IFIFO: return .failure(HostError("is a FIFO, not a regular file"))
-        case S_IFCHR, S_IFBLK: return .failure(HostError("is a device, not a regular file"))
-        case S_IFSOCK: return .failure(HostError("is a socket, not a regular file"))
-        default: return .failure(HostError("is not a regular file"))
-        }
-        guard Int(st.st_size) <= limit else { return .failure(HostError("larger than \(limit) bytes")) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(st.st_size) + 1)
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        defer { for i in chunk.indices { chunk[i] = 0 } }
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let text = errnoText(errno)
-                for i in bytes.indices { bytes[i] = 0 }
-                return .failure(HostError(text))
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > limit {
-                for i in bytes.indices { bytes[i] = 0 }
-                return .failure(HostError("larger than \(limit) bytes"))
-            }
-        }
-        return .success(bytes)
+        RegularFile.read(path, limit: limit).mapError { HostError($0.message) }
     }
 
     public func fileMode(_ path: String) -> UInt32? {

@@ -1,6 +1,6 @@
 /// The JSON of a `STATUS` answer (SPEC §5), in both directions: the daemon
 /// renders it, tokenctl reads it.
-/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors","source"}]}`
+/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors","source","idp_limits","issued_token_type"}]}`
 public struct StatusDocument: Equatable, Sendable {
     /// One profile's entry.
     public struct Profile: Equatable, Sendable {
@@ -18,9 +18,11 @@ public struct StatusDocument: Equatable, Sendable {
         public var source: String?
         /// The IdP's rate-limit and quota headers, as it sent them (SPEC §10).
         public var idpLimits: JSONValue?
+        /// RFC 8693's `issued_token_type` of the current token, when a token exchange answered it (SPEC §13).
+        public var issuedTokenType: String?
 
         public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?,
-                    fileErrors: [String] = [], source: String? = nil, idpLimits: JSONValue? = nil) {
+                    fileErrors: [String] = [], source: String? = nil, idpLimits: JSONValue? = nil, issuedTokenType: String? = nil) {
             self.name = name
             self.state = state
             self.expiresIn = expiresIn
@@ -31,6 +33,7 @@ public struct StatusDocument: Equatable, Sendable {
             self.fileErrors = fileErrors
             self.source = source
             self.idpLimits = idpLimits
+            self.issuedTokenType = issuedTokenType
         }
 
         var json: JSONValue {
@@ -45,6 +48,7 @@ public struct StatusDocument: Equatable, Sendable {
                 ("file_errors", .array(fileErrors.map { .string($0) })),
                 ("source", source.map { .string($0) } ?? .null),
                 ("idp_limits", idpLimits ?? .null),
+                ("issued_token_type", issuedTokenType.map { .string($0) } ?? .null),
             ])
         }
     }
@@ -80,7 +84,8 @@ public struct StatusDocument: Equatable, Sendable {
                                     lastError: entry["last_error"]?.stringValue,
                                     fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                                     source: entry["source"]?.stringValue,
-                                    idpLimits: entry["idp_limits"].flatMap { $0.isNull ? nil : $0 }))
+                                    idpLimits: entry["idp_limits"].flatMap { $0.isNull ? nil : $0 },
+                                    issuedTokenType: entry["issued_token_type"]?.stringValue))
         }
         return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
                               profiles: profiles)

@@ -50,4 +50,12 @@ void tokend_private_key_free(void *key);
 /// the length written.
 int tokend_sign(void *key, const char *algorithm, const void *data, size_t length, unsigned char *signature, size_t *signature_length);
 
+/* SHA-1 (20 bytes), for certificate thumbprints (`x5t`) only. */
+int tokend_sha1(const void *data, size_t length, unsigned char *digest);
+
+/* Whether `der` is exactly one DER X.509 certificate (1: it is not) and,
+ * when `key` (a private key from tokend_private_key_load) is given, whether
+ * the certificate's public key is that key's (2: another key). 0: yes. */
+int tokend_certificate_check(const void *der, size_t length, void *key);
+
 #endif
