@@ -6,9 +6,12 @@ usage: authlib-idp.py CLIENTS_JSON [CLOCK_OFFSET_SECONDS]
 
 CLIENTS_JSON is a file holding a list of clients:
   [{"client_id": "...", "client_secret": "...", "auth_method": "client_secret_basic"}, ...]
-auth_method is client_secret_basic, client_secret_post, client_secret_jwt or
-private_key_jwt (RFC 7523); the last names its public key as "public_key"
-(PEM) and "key_type" (RSA, EC or OKP). Client assertions are verified by
+auth_method is client_secret_basic, client_secret_post, client_secret_jwt,
+private_key_jwt (RFC 7523; it names its public key as "public_key" (PEM) and
+"key_type" (RSA, EC or OKP)) or federated_assertion (SPEC §13: an assertion
+that a trusted issuer signed, not the client; it names "issuer", "subject",
+"audience" and the issuer's "issuer_public_key" (PEM, RSA), and the client is
+the form's client_id). Client assertions are verified by
 Authlib's JWTBearerClientAssertion with joserfc: signature, iss = sub, aud =
 the token URL, exp (leeway 0), and a jti seen once. CLOCK_OFFSET_SECONDS
 shifts the server's clock (to test expired assertions).
@@ -61,7 +64,7 @@ class Client(ClientMixin):
 
     def check_endpoint_auth_method(self, method, endpoint):
         if method == Assertion.CLIENT_AUTH_METHOD:
-            return self.entry["auth_method"] in ("private_key_jwt", "client_secret_jwt")
+            return self.entry["auth_method"] in ("private_key_jwt", "client_secret_jwt", "federated_assertion")
         return method == self.entry["auth_method"]
 
     def check_response_type(self, response_type):
@@ -85,6 +88,29 @@ class Assertion(JWTBearerClientAssertion):
     def get_audiences(self):
         return [Assertion.token_url]
 
+    def __call__(self, query_client, request):
+        # A federated assertion names the workload (sub) and its issuer (iss),
+        # not the client: the client is the form's client_id, and the key is
+        # the trusted issuer's (as Entra ID's federated credentials work).
+        data = request.form
+        client = query_client(data.get("client_id")) if data.get("client_id") else None
+        if (client is None or client.entry["auth_method"] != "federated_assertion"
+                or data.get("client_assertion_type") != self.CLIENT_ASSERTION_TYPE or not data.get("client_assertion")):
+            return super().__call__(query_client, request)
+        from authlib.oauth2.rfc6749 import InvalidClientError
+        from joserfc.errors import JoseError
+        entry = client.entry
+        try:
+            token = jose_jwt.decode(data["client_assertion"], RSAKey.import_key(entry["issuer_public_key"]), algorithms=["RS256"])
+            jose_jwt.JWTClaimsRegistry(leeway=0, iss={"essential": True, "value": entry["issuer"]},
+                                       sub={"essential": True, "value": entry["subject"]},
+                                       aud={"essential": True, "value": entry["audience"]},
+                                       exp={"essential": True}).validate(token.claims)
+        except JoseError as e:
+            raise InvalidClientError(description=e.description) from e
+        request.client = client
+        return self.authenticate_client(client)
+
     def validate_jti(self, claims, jti):
         key = (claims["sub"], jti)
         if key in Assertion.seen:
@@ -99,12 +125,33 @@ class Assertion(JWTBearerClientAssertion):
         kind = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[entry["key_type"]]
         return kind.import_key(entry["public_key"])
 
+    def extract_assertion(self, assertion):
+        # Authlib reads the header with joserfc's default 512-byte limit,
+        # which an x5c chain exceeds; the same reading with a larger limit.
+        from authlib.oauth2.rfc6749 import InvalidClientError
+        from joserfc import jws
+        from joserfc.jws import JWSRegistry
+        registry = JWSRegistry(algorithms=self.ALGORITHMS)
+        registry.max_header_length = 16384
+        try:
+            obj = jws.extract_compact(assertion.encode(), registry=registry)
+            claims = json.loads(obj.payload)
+        except Exception as e:
+            raise InvalidClientError(description="Invalid JWT assertion.") from e
+        if not isinstance(claims, dict):
+            raise InvalidClientError(description="Invalid JWT payload.")
+        return obj.headers(), claims
+
     def process_assertion_claims(self, assertion, resolve_key):
         # joserfc accepts only its "recommended" algorithms unless told: name all six.
         from authlib.oauth2.rfc6749 import InvalidClientError
         from joserfc.errors import JoseError
+        # An x5c chain makes the header larger than joserfc's default 512 bytes.
+        from joserfc.jws import JWSRegistry
+        registry = JWSRegistry(algorithms=self.ALGORITHMS)
+        registry.max_header_length = 16384
         try:
-            token = jose_jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS)
+            token = jose_jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS, registry=registry)
         except JoseError as e:
             raise InvalidClientError(description=e.description) from e
         self.verify_claims(token.claims)
@@ -125,7 +172,7 @@ def main():
         response = server.create_token_response()
         body = response.get_json(silent=True) or {}
         record = {"ok": response.status_code == 200, "error": body.get("error"), "description": body.get("error_description"),
-                  "form": dict(request.form)}
+                  "form": dict(request.form), "authorization": request.headers.get("Authorization") is not None}
         record["form"].pop("client_secret", None)
         # One write per line under a lock: requests are served on several
         # threads, and print() writes the text and its newline separately.
