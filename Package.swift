@@ -191,6 +191,7 @@ let package = Package(
         .executableTarget(name: "fuzz-cache-entry", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
         .executableTarget(name: "fuzz-private-key", dependencies: ["FuzzReplay", "TokendCrypto"]),
         .executableTarget(name: "fuzz-idp-limits", dependencies: ["FuzzReplay", "TokendCore"]),
+        .executableTarget(name: "fuzz-presented-token", dependencies: ["FuzzReplay", "TokendCore"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
