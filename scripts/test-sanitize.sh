@@ -18,5 +18,5 @@ for sanitizer in ${SANITIZERS:-thread address}; do
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" \
     LSAN_OPTIONS="suppressions=$here/tests/lsan.supp print_suppressions=0" \
-        swift test --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel
+        bash scripts/run-suite.sh "$scratch"
 done

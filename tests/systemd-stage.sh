@@ -17,6 +17,8 @@
 #   6. metrics             /metrics has tokend_token_valid; /healthz, /readyz 200
 #   7. security-exposure   `systemd-analyze security tokend.service` <= 1.2
 #   8. journal-clean-start no warning-or-worse line from tokend on a clean start
+#   (the shipped units as installed, with one drop-in: WatchdogSec=5s, so that
+#   check 2 takes 15 s instead of 65)
 #   (and ldd: the installed binaries resolve their libraries in bookworm)
 #
 # Output: `ok - NAME` or `not ok - NAME: why` per check, then `N passed, N failed`
@@ -225,6 +227,11 @@ setup() {
         ct install -m 0600 -o root -g root /dev/stdin /etc/tokend/usage-engine.secret || return 1
     # sudoedit keeps the file's owner and mode (0640 root:_tokend by tmpfiles)
     ct sh -c 'cat > /etc/tokend/tokend.toml' < tests/systemd/tokend.toml || return 1
+    # The one change to the shipped unit: a 5 s watchdog instead of 30 s, so
+    # that check 2 sees twice WatchdogSec pass in 15 s rather than 65 (the
+    # same pings, at WATCHDOG_USEC/2; check-units keeps the shipped 30 s).
+    ct mkdir -p /etc/systemd/system/tokend.service.d || return 1
+    printf '[Service]\nWatchdogSec=5s\n' | ct sh -c 'cat > /etc/systemd/system/tokend.service.d/stage-watchdog.conf' || return 1
     ct systemctl daemon-reload || return 1
     ct systemctl enable --now tokend-test-idp.service >/dev/null 2>&1 || return 1
     retry 100 ct curl -sf "$IDP/count" || { echo "the test IdP does not answer" >&2; return 1; }
