@@ -16,6 +16,12 @@ public enum CommandLineParser {
     public static func parse(
         _ arguments: [String], environment: (String) -> String?
     ) throws(UsageError) -> ParsedCommandLine {
+        if let first = arguments.first, first == CompletionScript.option || first.hasPrefix(CompletionScript.option + "=") {
+            let (_, inline) = splitOption(first)
+            let words = inline.map { [$0] } ?? Array(arguments.dropFirst())
+            guard words.count == 1, let shell = CompletionScript.Shell(rawValue: words[0]) else { throw .invalidShell(words.first) }
+            return .completionScript(shell)
+        }
         if let help = helpRequest(arguments) { return help }
 
         var command: CommandName?

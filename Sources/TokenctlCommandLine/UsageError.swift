@@ -24,6 +24,8 @@ public enum UsageError: Error, Equatable, Sendable {
     case invalidVariable(String)
     /// `exec` without `-- COMMAND`.
     case missingExecCommand
+    /// `--generate-completion-script` without bash, zsh or fish.
+    case invalidShell(String?)
 
     public var message: String {
         switch self {
@@ -61,6 +63,9 @@ public enum UsageError: Error, Equatable, Sendable {
             return "invalid variable name \(quoted(name)) for --env: use letters, digits and _, not starting with a digit"
         case .missingExecCommand:
             return "missing command for 'exec': tokenctl exec <profile> [--env NAME] -- COMMAND [ARGS...]"
+        case .invalidShell(let word):
+            let given = word.map { " (not \(quoted($0)))" } ?? ""
+            return "\(CompletionScript.option) takes bash, zsh or fish\(given)"
         }
     }
 

@@ -24,6 +24,9 @@ switch parsed {
 case .help(let command):
     StandardStreams.out(HelpText.text(for: command))
     exit(ExitStatus.success.rawValue)
+case .completionScript(let shell):
+    StandardStreams.out(CompletionScript.render(shell))
+    exit(ExitStatus.success.rawValue)
 case .run(let command, let connection):
     do {
         try Tokenctl.run(command, connection: connection)

@@ -11,13 +11,14 @@ struct TokendCommand: AsyncParsableCommand {
         abstract: "Obtains OAuth 2.0 client-credentials tokens, keeps them renewed and serves them on a Unix socket.",
         discussion: "Clients: tokenctl, or `printf 'GET PROFILE\\n' | nc -U SOCKET`. See README.md.")
 
-    @Option(name: .long, help: "Configuration file.")
+    @Option(name: .long, help: "Configuration file.", completion: .file(extensions: ["toml"]))
     var config: String = Configuration.defaultPath
 
     @Flag(name: .long, help: "Validate the configuration (secrets, names, URLs) and exit: 0 valid, 78 invalid.")
     var check = false
 
-    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (overrides log_level).")
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (overrides log_level).",
+            completion: .list(LogLevel.allCases.map(\.rawValue)))
     var logLevel: String?
 
     @Flag(name: .long, help: "Run a self-contained demonstration: an embedded token endpoint and a profile `demo`.")

@@ -1,5 +1,5 @@
 import Testing
-import TokenctlCommandLine
+@testable import TokenctlCommandLine
 
 @Suite struct CommandLineParserTests {
     static let socket = ConnectionOptions(socketPath: "/s", timeout: 30)
@@ -163,5 +163,29 @@ import TokenctlCommandLine
         #expect(UsageError.invalidProfile("bad/name").message
             == "invalid profile name 'bad/name': use 1 to 64 of A-Z a-z 0-9 . _ -")
         #expect(UsageError.unknownCommand("a\nb", suggestion: nil).message.contains("'a b'"))
+    }
+}
+
+/// `--generate-completion-script`: every command and option of the table is
+/// in every shell's script, and a wrong shell is a usage error.
+@Suite struct CompletionScriptTests {
+    @Test func everyCommandAndOptionIsInEveryScript() throws {
+        for shell in CompletionScript.Shell.allCases {
+            let parsed = try CommandLineParser.parse(["--generate-completion-script", shell.rawValue]) { _ in nil }
+            #expect(parsed == .completionScript(shell))
+            let script = CompletionScript.render(shell)
+            for command in CommandName.allCases { #expect(script.contains(command.rawValue), "\(shell): \(command)") }
+            for option in OptionName.allCases {
+                let name = shell == .fish ? "-l \(option.rawValue.dropFirst(2))" : option.rawValue
+                #expect(script.contains(name), "\(shell): \(option)")
+            }
+            #expect(script.contains("list 2>/dev/null"), "\(shell): profile names from tokenctl list, quietly")
+        }
+        #expect(try CommandLineParser.parse(["--generate-completion-script=zsh"]) { _ in nil } == .completionScript(.zsh))
+    }
+
+    @Test(arguments: [["--generate-completion-script"], ["--generate-completion-script", "tcsh"], ["--generate-completion-script", "bash", "x"]])
+    func aWrongShellIsAUsageError(arguments: [String]) {
+        #expect(throws: UsageError.self) { try CommandLineParser.parse(arguments) { _ in nil } }
     }
 }
