@@ -16,6 +16,14 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # The tests build tests/support/preload.c (an LD_PRELOAD library) with cc.
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# The Debian package (make deb), its manual pages and its completions.
+command -v dh >/dev/null 2>&1 || need+=(debhelper)
+command -v dpkg-buildpackage >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v scdoc >/dev/null 2>&1 || need+=(scdoc)
+command -v man >/dev/null 2>&1 || need+=(man-db)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,8 @@ python3 scripts/check-imports.py
 swift build --build-tests
 # Three test processes at once (scripts/run-suite.sh says why not --parallel).
 bash scripts/run-suite.sh .build
+bash tests/check-man.sh
+bash tests/check-completions.sh "$(swift build --show-bin-path)"
 bash tests/check-units.sh
 bash tests/check-monitoring.sh
 # The installed units under a real systemd (PID 1 of a booted Debian 12

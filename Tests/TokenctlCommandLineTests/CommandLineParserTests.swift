@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import TokenctlCommandLine
 
 @Suite struct CommandLineParserTests {
@@ -187,5 +188,17 @@ import Testing
     @Test(arguments: [["--generate-completion-script"], ["--generate-completion-script", "tcsh"], ["--generate-completion-script", "bash", "x"]])
     func aWrongShellIsAUsageError(arguments: [String]) {
         #expect(throws: UsageError.self) { try CommandLineParser.parse(arguments) { _ in nil } }
+    }
+}
+
+/// tokenctl(1) documents every command and option of the table the parser reads.
+@Suite struct TokenctlManualTests {
+    @Test func everyCommandAndOptionIsInTheManual() throws {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        let manual = try String(contentsOfFile: path + "/docs/man/tokenctl.1.scd", encoding: .utf8)
+        for command in CommandName.allCases { #expect(manual.contains("*\(command.rawValue)*"), "\(command)") }
+        for option in OptionName.allCases { #expect(manual.contains("*\(option.rawValue)*"), "\(option)") }
+        #expect(manual.contains("*\(CompletionScript.option)*"))
     }
 }
