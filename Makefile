@@ -8,6 +8,7 @@
 #   make check-install    make install into a scratch DESTDIR and check the tree
 #   sudo make check-systemd  tests/systemd-stage.sh: the installed units under a
 #                         real systemd booted in a container (systemd-nspawn)
+#   make deb              dist/tokend_VERSION_amd64.deb with debhelper, checked by lintian
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
 #   make bench | chaos | abuse   release build, then tokend-bench (issue 6)
@@ -41,7 +42,7 @@ SWIFT_RELEASE_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH_
 UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
            -e 's|/usr/local/share/doc/tokend/|$(DOCDIR)/|g'
 
-.PHONY: all debug release release-binaries test dev check-units check-install check-systemd install uninstall bench chaos abuse fuzz test-sanitize
+.PHONY: all debug release release-binaries deb test dev check-units check-install check-systemd install uninstall bench chaos abuse fuzz test-sanitize
 
 all: debug
 
@@ -58,6 +59,10 @@ release-binaries:
 
 test:
 	./scripts/test.sh
+
+# dist/tokend_VERSION_amd64.deb (debhelper; scripts/make-deb.sh), then lintian.
+deb:
+	SCRATCH_PATH=$(SCRATCH_PATH) ./scripts/make-deb.sh
 
 dev:
 	./scripts/dev.sh

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The booted-systemd stage: installs tokend the way README/OPERATIONS tell an
-# operator, into a Debian bookworm container booted with systemd-nspawn (real
-# systemd 252 as PID 1), and checks what only a running systemd can show:
+# operator (`apt install ./tokend_VERSION_amd64.deb`, made by make deb), into
+# a Debian bookworm container booted with systemd-nspawn (real systemd 252 as
+# PID 1), and checks what only a running systemd can show:
 #
+#   0. deb-install         the package's postinst made the users and groups,
+#                          set the configuration's mode and group, enabled and
+#                          started tokend.socket, and left the service to it
 #   1. socket-activation   the service is inactive until the first client of
 #                          tokend.socket; `tokenctl get` then gives a token
 #   2. ready-watchdog      READY=1 (active, StatusText set); WATCHDOG=1 keeps
@@ -17,6 +21,14 @@
 #   6. metrics             /metrics has tokend_token_valid; /healthz, /readyz 200
 #   7. security-exposure   `systemd-analyze security tokend.service` <= 1.2
 #   8. journal-clean-start no warning-or-worse line from tokend on a clean start
+#   9. deb-man-completions `man tokend`, `man 5 tokend.toml`, `man tokenctl`;
+#                          the completion files of bash, zsh and fish
+#  10. deb-upgrade         apt install of a rebuilt package with a higher
+#                          version: the running service restarted, no IdP
+#                          request (the cache), the changed conffile kept
+#  11. deb-remove-purge    remove stops the units and keeps the configuration;
+#                          purge leaves no file of the package, and the users
+#                          and groups
 #   (the shipped units as installed, with one drop-in: WatchdogSec=5s, so that
 #   check 2 takes 15 s instead of 65)
 #   (and ldd: the installed binaries resolve their libraries in bookworm)
@@ -30,7 +42,7 @@
 # once with debootstrap (about a minute) and kept in $TOKEND_CI_CACHE
 # (default /var/cache/tokend-ci/bookworm); every run boots a throw-away
 # overlay (or, where overlayfs is refused, a copy) of it. The release build
-# goes to .build-release (make install SCRATCH_PATH=.build-release).
+# goes to .build-release (make deb, as make install, SCRATCH_PATH=.build-release).
 #
 # Works where the host's PID 1 is not systemd (CI containers, firecracker VMs):
 # --register=no --keep-unit, and commands reach the container with nsenter.
@@ -49,7 +61,7 @@ CACHE=${TOKEND_CI_CACHE:-/var/cache/tokend-ci}
 BASE=$CACHE/bookworm
 # TOKEND_STAGE_EXTRA_PACKAGES (comma-separated, e.g. procps for /bin/kill) makes
 # another root: give it its own TOKEND_CI_CACHE.
-BASE_PACKAGES=systemd,systemd-sysv,dbus,libcurl4,python3,curl,netcat-openbsd
+BASE_PACKAGES=systemd,systemd-sysv,dbus,libcurl4,python3,curl,netcat-openbsd,man-db
 PACKAGES=$BASE_PACKAGES${TOKEND_STAGE_EXTRA_PACKAGES:+,$TOKEND_STAGE_EXTRA_PACKAGES}
 IDP=http://127.0.0.1:8780
 PROFILE=stage
@@ -145,13 +157,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- release build and make install into the root ------------------------------
-say "make install DESTDIR=<root> SCRATCH_PATH=.build-release (release build)"
+# ---- the package, and a higher version of it for the upgrade --------------------
+say "make deb SCRATCH_PATH=.build-release (release build, dpkg-buildpackage, lintian)"
 t0=$(date +%s)
-swift=$(command -v swift) || die "swift not found in PATH"
-make --no-print-directory install DESTDIR="$ROOT" SCRATCH_PATH=.build-release SWIFT="$swift" > "$work/install.log" 2>&1 ||
-    { tail -n 30 "$work/install.log" >&2; die "make install failed (see above)"; }
-say "build + install took $(($(date +%s) - t0)) s"
+SCRATCH_PATH=.build-release bash scripts/make-deb.sh > "$work/deb.log" 2>&1 ||
+    { tail -n 40 "$work/deb.log" >&2; die "make deb failed (see above)"; }
+grep -E '^make-deb:|^  (Depends|Installed-Size|Version):' "$work/deb.log" | sed 's/^/#   /'
+DEB=$(sed -n 's/^make-deb: \(dist\/[^ ]*\.deb\).*/\1/p' "$work/deb.log" | tail -n 1)
+VERSION=$(dpkg-deb -f "$DEB" Version)
+UPGRADE_VERSION=$VERSION+stage1
+TOKEND_DEB_VERSION=$UPGRADE_VERSION TOKEND_DEB_LINTIAN=0 SCRATCH_PATH=.build-release bash scripts/make-deb.sh > "$work/deb-upgrade.log" 2>&1 ||
+    { tail -n 40 "$work/deb-upgrade.log" >&2; die "make deb of the upgrade failed (see above)"; }
+UPGRADE_DEB=dist/tokend_${UPGRADE_VERSION}_amd64.deb
+install -D -m 0644 "$DEB" "$ROOT/var/tmp/debs/$(basename "$DEB")"
+install -D -m 0644 "$UPGRADE_DEB" "$ROOT/var/tmp/debs/$(basename "$UPGRADE_DEB")"
+say "build + packages took $(($(date +%s) - t0)) s"
 install -D -m 0755 tests/systemd/test-idp.py "$ROOT/usr/local/lib/tokend-stage/test-idp.py"
 install -D -m 0644 tests/systemd/tokend-test-idp.service "$ROOT/etc/systemd/system/tokend-test-idp.service"
 # `poweroff` must not wait for the stage's getty.
@@ -221,11 +241,12 @@ seconds_of() {  # a systemd timespan (30s, 1min 30s, 500ms) in whole seconds
 
 # ---- operator install inside (README "Running it as a service") ----------------
 setup() {
-    ct systemd-sysusers /usr/lib/sysusers.d/tokend.conf || return 1
-    ct systemd-tmpfiles --create /usr/lib/tmpfiles.d/tokend.conf || return 1
+    # README's install: apt resolves Depends from what the root has (offline).
+    ct apt-get install -y -q "/var/tmp/debs/$(basename "$DEB")" > "$work/apt-install.log" 2>&1 ||
+        { cat "$work/apt-install.log" >&2; return 1; }
     printf 'stage-secret-%s\n' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" |
         ct install -m 0600 -o root -g root /dev/stdin /etc/tokend/usage-engine.secret || return 1
-    # sudoedit keeps the file's owner and mode (0640 root:_tokend by tmpfiles)
+    # The operator's edit of the conffile (sudoedit keeps its owner and mode).
     ct sh -c 'cat > /etc/tokend/tokend.toml' < tests/systemd/tokend.toml || return 1
     # The one change to the shipped unit: a 5 s watchdog instead of 30 s, so
     # that check 2 sees twice WatchdogSec pass in 15 s rather than 65 (the
@@ -235,21 +256,35 @@ setup() {
     ct systemctl daemon-reload || return 1
     ct systemctl enable --now tokend-test-idp.service >/dev/null 2>&1 || return 1
     retry 100 ct curl -sf "$IDP/count" || { echo "the test IdP does not answer" >&2; return 1; }
-    # OPERATIONS.md's check, as the operator runs it (printed, not judged: before
-    # the service's first start /run/tokend/files does not exist yet).
+    # OPERATIONS.md's check, as the operator runs it.
     ct systemd-run --quiet --pipe --wait --collect -p User=_tokend -p Group=tokend \
         -p LoadCredential=usage-engine-secret:/etc/tokend/usage-engine.secret \
-        /usr/local/bin/tokend --check --config /etc/tokend/tokend.toml 2>&1 | sed 's/^/#   tokend --check: /'
+        /usr/sbin/tokend --check --config /etc/tokend/tokend.toml 2>&1 | sed 's/^/#   tokend --check: /'
     say "OPERATIONS.md's tokend --check (systemd-run -p User=_tokend) exit status: ${PIPESTATUS[0]}"
-    # `enable` both (README); start only the socket, so the first client starts the service.
-    ct systemctl enable tokend.socket tokend.service 2>&1 | sed 's/^/#   /'
-    ct systemctl start tokend.socket || return 1
 }
 setup || { ct journalctl -b -n 40 --no-pager >&2; die "the operator install inside the container failed"; }
 boot_cursor=$(cursor)
 
+# ---- 0. what the package's maintainer scripts did ------------------------------
+check_deb_install() {
+    why=
+    ct getent passwd _tokend >/dev/null || why+="no user _tokend; "
+    ct getent group tokend >/dev/null || why+="no group tokend; "
+    local conf
+    conf=$(ct stat -c '%a %U %G' /etc/tokend/tokend.toml)
+    [[ $conf == "640 root _tokend" ]] || why+="/etc/tokend/tokend.toml is $conf, not 640 root _tokend; "
+    [[ $(ct stat -c '%a %G' /etc/tokend) == "750 _tokend" ]] || why+="/etc/tokend is $(ct stat -c '%a %G' /etc/tokend); "
+    ct grep -qx /etc/tokend/tokend.toml /var/lib/dpkg/info/tokend.conffiles || why+="tokend.toml is not a conffile; "
+    [[ $(ct systemctl is-enabled tokend.socket) == enabled ]] || why+="tokend.socket is $(ct systemctl is-enabled tokend.socket); "
+    [[ $(ct systemctl is-active tokend.socket) == active ]] || why+="tokend.socket is $(ct systemctl is-active tokend.socket); "
+    [[ $(ct systemctl is-active tokend.service) == inactive ]] || why+="tokend.service is $(ct systemctl is-active tokend.service) before any client; "
+    [[ -z $why ]] || { why=${why%; }; return 1; }
+}
+if check_deb_install; then ok "deb-install (apt install ./$(basename "$DEB"): users and groups, tokend.toml 0640 root:_tokend as a conffile, tokend.socket enabled and active, the service left to it)"
+else not_ok deb-install "$why"; fi
+
 # ---- ldd ------------------------------------------------------------------------
-missing_libs=$(ct ldd /usr/local/bin/tokend /usr/local/bin/tokenctl 2>&1 | grep -i 'not found')
+missing_libs=$(ct ldd /usr/sbin/tokend /usr/bin/tokenctl 2>&1 | grep -i 'not found')
 if [[ -z $missing_libs ]]; then ok "ldd: tokend and tokenctl load with bookworm's libraries"
 else not_ok ldd "$(echo "$missing_libs" | tr -s ' \t\n' ' ')"; fi
 
@@ -486,6 +521,72 @@ check_foreign_group() {
 }
 if check_foreign_group; then ok "token-files-other-group (OPERATIONS.md's drop-in: SupplementaryGroups= + SystemCallFilter=fchown; 0640 stagereaders)"
 else not_ok token-files-other-group "$why"; fi
+
+# ---- 9. manual pages and completions ---------------------------------------------
+check_man() {
+    why=
+    local page
+    for page in "8 tokend" "5 tokend.toml" "1 tokenctl"; do
+        # shellcheck disable=SC2086
+        ct env MANWIDTH=80 man -P cat $page 2>/dev/null | grep -q "^NAME" || why+="man $page shows nothing; "
+    done
+    for f in /usr/share/bash-completion/completions/tokend /usr/share/bash-completion/completions/tokenctl \
+             /usr/share/zsh/vendor-completions/_tokend /usr/share/zsh/vendor-completions/_tokenctl \
+             /usr/share/fish/vendor_completions.d/tokend.fish /usr/share/fish/vendor_completions.d/tokenctl.fish \
+             /usr/share/doc/tokend/monitoring/tokend-rules.yml; do
+        ct test -s "$f" || why+="$f is missing; "
+    done
+    [[ -z $why ]] || { why=${why%; }; return 1; }
+}
+if check_man; then ok "deb-man-completions (man tokend, man 5 tokend.toml, man tokenctl; bash, zsh and fish completions; monitoring files)"
+else not_ok deb-man-completions "$why"; fi
+
+# ---- 10. an upgrade restarts the service, asks the IdP nothing, keeps the conffile --
+check_upgrade() {
+    local pid0 pid1 before after conf0 conf1 t0 t1
+    t0=$(get_token "$PROFILE") || { why="tokenctl get before the upgrade: $t0"; return 1; }
+    pid0=$(prop tokend.service MainPID)
+    before=$(ct curl -sf "$IDP/count?client_id=stage-client")
+    conf0=$(ct sha256sum /etc/tokend/tokend.toml)
+    ct apt-get install -y -q "/var/tmp/debs/$(basename "$UPGRADE_DEB")" > "$work/apt-upgrade.log" 2>&1 ||
+        { why="apt install of $UPGRADE_VERSION failed: $(tail -n 5 "$work/apt-upgrade.log" | tr '\n' ' ')"; return 1; }
+    why=
+    [[ $(ct dpkg-query -W -f '${Version}' tokend) == "$UPGRADE_VERSION" ]] || why+="installed version is $(ct dpkg-query -W -f '${Version}' tokend); "
+    pid1=$(prop tokend.service MainPID)
+    [[ $(ct systemctl is-active tokend.service) == active ]] || why+="tokend.service is $(ct systemctl is-active tokend.service) after the upgrade; "
+    [[ $pid1 != "$pid0" && $pid1 != 0 ]] || why+="the service was not restarted (MainPID $pid0 -> $pid1); "
+    t1=$(get_token "$PROFILE") || why+="tokenctl get after the upgrade: $t1; "
+    [[ $t1 == "$t0" ]] || why+="a different token after the upgrade; "
+    after=$(ct curl -sf "$IDP/count?client_id=stage-client")
+    [[ $after == "$before" ]] || why+="IdP requests $before -> $after across the upgrade; "
+    conf1=$(ct sha256sum /etc/tokend/tokend.toml)
+    [[ $conf1 == "$conf0" ]] || why+="the changed conffile was replaced; "
+    [[ $(ct stat -c '%a %G' /etc/tokend/tokend.toml) == "640 _tokend" ]] || why+="tokend.toml is $(ct stat -c '%a %G' /etc/tokend/tokend.toml) after the upgrade; "
+    [[ $(ct systemctl is-active tokend.socket) == active ]] || why+="tokend.socket is $(ct systemctl is-active tokend.socket); "
+    [[ -z $why ]] || { why=${why%; }; return 1; }
+}
+if check_upgrade; then ok "deb-upgrade ($VERSION -> $UPGRADE_VERSION: service restarted, same token, 0 IdP requests, the changed tokend.toml kept)"
+else not_ok deb-upgrade "$why"; fi
+
+# ---- 11. remove, then purge ---------------------------------------------------------
+check_purge() {
+    local files left
+    files=$(ct dpkg-query -L tokend | while read -r f; do ct test -d "$f" || echo "$f"; done)
+    ct apt-get remove -y -q tokend > "$work/apt-remove.log" 2>&1 || { why="apt remove failed"; return 1; }
+    why=
+    [[ $(ct systemctl is-active tokend.service) != active ]] || why+="tokend.service still active after remove; "
+    [[ $(ct systemctl is-active tokend.socket) != active ]] || why+="tokend.socket still active after remove; "
+    ct test -e /etc/tokend/tokend.toml || why+="remove deleted the configuration; "
+    ct apt-get purge -y -q tokend > "$work/apt-purge.log" 2>&1 || { why+="apt purge failed"; return 1; }
+    left=$(for f in $files /etc/tokend /var/lib/tokend /run/tokend/files /etc/systemd/system/sockets.target.wants/tokend.socket; do
+        ct test -e "$f" && echo "$f"; done | tr '\n' ' ')
+    [[ -z $left ]] || why+="left after purge: $left; "
+    ct getent passwd _tokend >/dev/null || why+="purge removed user _tokend; "
+    ct getent group tokend >/dev/null || why+="purge removed group tokend; "
+    [[ -z $why ]] || { why=${why%; }; return 1; }
+}
+if check_purge; then ok "deb-remove-purge (remove stops both units and keeps tokend.toml; purge leaves no file of the package, /etc/tokend, /var/lib/tokend or /run/tokend/files; users and groups stay)"
+else not_ok deb-remove-purge "$why"; fi
 
 # ---- shut down ------------------------------------------------------------------------
 if [[ ${KEEP_STAGE:-0} == hold ]]; then
