@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make check-install: `make install` into a scratch DESTDIR, then checks the
-# tree (issue 5): every file in place, binaries that link no Swift library and
+# tree: every file in place, binaries that link no Swift library and
 # run with the Swift toolchain hidden, an operator's configuration kept by a
 # second install and by uninstall.
 set -euo pipefail

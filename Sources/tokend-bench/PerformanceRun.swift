@@ -4,7 +4,7 @@ import TestIdP
 import TokendTesting
 
 /// `tokend-bench perf`: starts tokend on the test IdP and measures what
-/// issue 6 asks for, printing one Markdown table.
+/// the README reports, printing one Markdown table.
 struct PerformanceRun {
     var tokend: String
     var tokenctl: String

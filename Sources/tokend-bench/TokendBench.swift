@@ -1,7 +1,7 @@
 import ArgumentParser
 import Glibc
 
-/// Load, chaos and abuse runs against a real tokend (issue 6).
+/// Load, chaos and abuse runs against a real tokend.
 @main
 struct TokendBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import Testing
 @testable import TokendCore
 import TokendPlatform
 
-/// Issue 10 item 11: who may read, deciding without the user database when it can.
+/// Who may read, deciding without the user database when it can.
 @Suite struct AccessDecisionTests {
     let rule = AccessRule(restricted: true, gids: [500])
 

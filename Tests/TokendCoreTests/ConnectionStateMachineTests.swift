@@ -2,7 +2,7 @@ import Testing
 @testable import TokendCore
 import TokendPlatform
 
-/// The connection's rules without a socket (issue 11 item 3, issue 10 item 10).
+/// The connection's rules without a socket.
 @Suite struct ConnectionStateMachineTests {
     typealias Machine = ConnectionStateMachine<String>
 

@@ -2,7 +2,7 @@ import Testing
 @testable import TokendCore
 import TokendPlatform
 
-/// Issue 10 item 13: every spelling of a duration meets the same range check.
+/// Every spelling of a duration meets the same range check.
 @Suite struct DurationRangeTests {
     @Test(arguments: ["\"1e12\"", "\"1E3\"", "\"inf\"", "\"nan\"", "\"0x10\"", "\"+5\"", "\"5.\"", "1e12", "1000000000000"])
     func outlandishSpellingsAreRefused(value: String) {

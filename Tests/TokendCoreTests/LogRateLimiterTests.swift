@@ -2,7 +2,7 @@ import Testing
 @testable import TokendCore
 import TokendPlatform
 
-/// Issue 10 item 15: denial log lines are rate-limited, with a count of those dropped.
+/// Denial log lines are rate-limited, with a count of those dropped.
 @Suite struct LogRateLimiterTests {
     @Test func aBurstThenSilenceThenACount() {
         var limiter = LogRateLimiter(burst: 3, window: .seconds(10 as Int64))

@@ -1,7 +1,7 @@
 import Testing
 @testable import TokendCore
 
-/// Issue 10 item 7: when the parser cannot be run where its crash is
+/// When the parser cannot be run where its crash is
 /// harmless, the file is refused rather than parsed in the daemon after all.
 @Suite struct ParserCheckTests {
     @Test func aFileWhoseCheckCannotRunIsRefused() throws {

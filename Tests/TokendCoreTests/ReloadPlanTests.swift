@@ -2,7 +2,7 @@ import Testing
 @testable import TokendCore
 import TokendPlatform
 
-/// Issue 11 item 4: which keys a reload applies, as a pure function.
+/// Which keys a reload applies, as a pure function.
 @Suite struct ReloadPlanTests {
     @Test func profilesChangeTopLevelKeysWaitForARestart() {
         let running = Configuration(socketPath: "/run/a.sock", maxConnections: 10,

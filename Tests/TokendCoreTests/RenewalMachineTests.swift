@@ -179,7 +179,7 @@ struct MachineDriver {
         else { Issue.record("waiter 3 not answered") }
     }
 
-    /// Issue 10 item 2: the 5-second reuse is REFRESH's; a young token with
+    /// The 5-second reuse is REFRESH's; a young token with
     /// less than MIN_TTL left is renewed unless the IdP's lifetime is itself shorter.
     @Test func minTTLRenewsAYoungTokenWhenTheIdPCanDoBetter() throws {
         var d = MachineDriver()
@@ -198,7 +198,7 @@ struct MachineDriver {
         #expect(held.remaining(at: d.now) >= .seconds(10 as Int64))
     }
 
-    /// Issue 10 item 13: `refresh_in` of 0 must not renew in a loop.
+    /// `refresh_in` of 0 must not renew in a loop.
     @Test(arguments: [0.0, 0.001, 1.0])
     func refreshInNeverRenewsBeforeRetryMinNorTenPercent(refreshIn: Double) throws {
         let policy = RenewalPolicy(renewAt: 0.75, jitter: 0, retryMin: .seconds(2 as Int64))

@@ -60,7 +60,7 @@ import TokendPlatform
         #expect(!f.message.contains("hunter2-secret") && f.message.contains("<redacted>"))
     }
 
-    /// Issue 10 item 4: a body holding a token is never quoted, whatever the status.
+    /// A body holding a token is never quoted, whatever the status.
     @Test(arguments: [200, 201, 202, 400, 500])
     func aBodyHoldingATokenIsNeverQuoted(status: Int) throws {
         for body in [#"{"access_token":"tok-SECRET-123","error":"weird"}"#, #"{"Access_Token":"tok-SECRET-123"}"#,
@@ -74,7 +74,7 @@ import TokendPlatform
         }
     }
 
-    /// Issue 10 item 4: an error page echoing the request shows the secret
+    /// An error page echoing the request shows the secret
     /// percent-encoded or inside the Basic credentials; and a secret across
     /// the 200-character cut must not survive by halves.
     @Test func theSecretIsRedactedInEveryFormItWasSent() throws {

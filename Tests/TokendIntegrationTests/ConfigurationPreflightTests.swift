@@ -3,7 +3,7 @@ import Glibc
 import TokendTesting
 import Testing
 
-/// Issue 10 item 7: the child that parses a configuration text first (it
+/// The child that parses a configuration text first (it
 /// may hold inline secrets) can be neither dumped nor traced.
 @Suite(.serialized) struct ConfigurationPreflightTests {
     @Test(.enabled(if: runningAsRoot, "running the child as another user needs root"))

@@ -4,7 +4,7 @@ import TokendTesting
 import Testing
 import TestIdP
 
-/// Issue 10 items 10, 11 and 15: local clients that flood, never read, or
+/// Local clients that flood, never read, or
 /// belong to users the user database is slow to describe.
 @Suite(.serialized) struct HostileClientTests {
     /// A connection that pipelines requests until the socket is full and never reads.

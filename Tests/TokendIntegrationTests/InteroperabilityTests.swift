@@ -5,7 +5,7 @@ import Testing
 
 /// tokend against OAuth 2.0 servers it did not write: Authlib (PyPI), whose
 /// Basic credentials are decoded with plain percent-decoding and whose form
-/// bodies with form rules (issue 10 item 3).
+/// bodies with form rules.
 @Suite(.serialized) struct InteroperabilityTests {
     /// Ids and secrets with spaces, `+`, `%`, `:`, `/`, `=`, quotes and non-ASCII.
     static let awkward: [(id: String, secret: String)] = [

@@ -42,7 +42,7 @@ final class RecordingProxy: @unchecked Sendable {  // `lines` under `lock`
     deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
 }
 
-/// Issue 10 item 5: the standard proxy variables are honoured, except for a
+/// The standard proxy variables are honoured, except for a
 /// loopback `token_url`, whose credentials never travel to a proxy.
 @Suite(.serialized) struct ProxyTests {
     @Test func aLoopbackTokenURLIsReachedDirectlyAndOthersThroughTheProxy() async throws {

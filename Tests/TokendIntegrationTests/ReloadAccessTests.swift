@@ -4,7 +4,7 @@ import TokendTesting
 import Testing
 import TestIdP
 
-/// Issue 10 item 12: a reload while clients wait.
+/// A reload while clients wait.
 @Suite(.serialized) struct ReloadAccessTests {
     /// A peer removed from a profile's allow list by a reload is not handed
     /// the token it was waiting for.

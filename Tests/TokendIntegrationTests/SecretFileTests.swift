@@ -4,7 +4,7 @@ import TokendTesting
 import Testing
 import TestIdP
 
-/// Issue 10 item 9: a secret file must be a regular file. A FIFO or a device
+/// A secret file must be a regular file. A FIFO or a device
 /// is a clear error, at `--check`, at start and on reload, never a hang; a
 /// secret file readable by group or others is warned about.
 @Suite(.serialized) struct SecretFileTests {

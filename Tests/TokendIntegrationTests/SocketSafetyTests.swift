@@ -4,7 +4,7 @@ import TokendTesting
 import Testing
 import TestIdP
 
-/// Issue 10 item 14: the listening socket in a directory others may touch.
+/// The listening socket in a directory others may touch.
 @Suite(.serialized) struct SocketSafetyTests {
     func mode(_ path: String) -> (mode: UInt32, gid: UInt32)? {
         var st = stat()

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The shortened chaos and abuse runs (issue 6) and the fuzz corpus replay,
+/// The shortened chaos and abuse runs and the fuzz corpus replay,
 /// each a real process against a real tokend. `make chaos` / `make abuse` /
 /// `make fuzz` run the long versions.
 @Suite(.serialized) struct StressRunTests {

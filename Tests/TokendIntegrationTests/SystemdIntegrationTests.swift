@@ -5,7 +5,7 @@ import Testing
 import TestIdP
 import TokendSystemd
 
-/// tokend as a systemd service (SPEC §6, issue 5): the notify protocol,
+/// tokend as a systemd service (SPEC §6): the notify protocol,
 /// socket activation, reload, graceful stop under load and journald levels.
 @Suite(.serialized) struct SystemdIntegrationTests {
     /// READY/STATUS, WATCHDOG at half WATCHDOG_USEC, RELOADING + MONOTONIC_USEC
@@ -132,7 +132,7 @@ import TokendSystemd
         try await idp.shutdown()
     }
 
-    /// Issue 10 item 1: clients that connected and sent their request before
+    /// Clients that connected and sent their request before
     /// tokend was exec'd (the activator holds the socket) are served like any
     /// other, never told that a configured profile does not exist. Repeated,
     /// since the race it guards against is a matter of timing.

@@ -26,7 +26,7 @@ import Testing
         #expect(daemon.stop() == 0)
     }
 
-    /// Issue 10 item 6: `ca_file` replaces the system trust store. In a
+    /// `ca_file` replaces the system trust store. In a
     /// private mount namespace the server's CA is made a system CA (bound
     /// over /etc/ssl/certs, libcurl's default CA directory); a profile whose
     /// `ca_file` names another CA must still refuse the server, while a

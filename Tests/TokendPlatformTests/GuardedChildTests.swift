@@ -2,7 +2,7 @@ import Glibc
 import Testing
 import TokendPlatform
 
-/// Issue 10 item 7: the configuration preflight's child keeps no descriptor
+/// The configuration preflight's child keeps no descriptor
 /// of the daemon's, gets no environment but what it is given, and cannot
 /// hold the caller past its deadline.
 @Suite struct GuardedChildTests {
