@@ -69,6 +69,9 @@ check "bash: tokend options" "--config" "$(bash_line "tokend --c")"
 check "bash: tokend --log-level values" "warning" "$(bash_line "tokend --log-level w")"
 check "bash: compgen for tokenctl" "get" "$(bash -c "source '$work/tokenctl.bash'; compgen -F _tokenctl 2>/dev/null; COMP_WORDS=(tokenctl ge); COMP_CWORD=1; _tokenctl; compgen -W \"\${COMPREPLY[*]}\" ge")"
 
+check "bash: --socket=PATH (split at = by bash)" "demo" "$(bash_line "tokenctl --socket = '$socket' get ''")"
+check "bash: --timeout=1 before the command" "demo" "$(bash_line "tokenctl --timeout = 1 status ''")"
+
 # zsh: compinit finds both; tokenctl's function with compadd recorded
 out=$(zsh -fc "fpath=('$work/zsh' \$fpath); autoload -U compinit; compinit -u -d '$work/zcompdump'; print -r -- \${_comps[tokenctl]} \${_comps[tokend]}" 2>&1)
 check "zsh: compinit registers _tokenctl and _tokend" "_tokenctl _tokend" "$out"
@@ -85,17 +88,43 @@ check "zsh: tokenctl verbs" "get:print the access token" "$(zsh_line "tokenctl '
 check "zsh: tokenctl profile names" "demo" "$(zsh_line "tokenctl get ''")"
 check "zsh: tokenctl status options" "--json" "$(zsh_line "tokenctl status --")"
 check "zsh: tokenctl --socket takes a path" "<files>" "$(zsh_line "tokenctl --socket ''")"
+check "zsh: profile names at --socket" "demo" "$(zsh_line "tokenctl --socket '$socket' get ''")"
+check "zsh: profile names at --socket=" "demo" "$(zsh_line "tokenctl --socket='$socket' get ''")"
 check "zsh: exec -- completes a command" "<command: ls>" "$(zsh_line "tokenctl exec demo -- ls")"
 
 # fish: its own engine
 fish_line() { fish -c "source '$work/tokenctl.fish'; source '$work/tokend.fish'; complete -C '$1'" 2>&1; }
 check "fish: tokenctl g" "get" "$(fish_line "tokenctl g")"
 check "fish: tokenctl profile names" "demo" "$(fish_line "tokenctl refresh ")"
+check "fish: profile names at --socket=" "demo" "$(fish_line "tokenctl --socket=$socket refresh ")"
 out=$(fish_line "tokenctl exec demo --")
 check "fish: tokenctl exec options" "--env" "$out"; check "fish: tokenctl exec --min-ttl" "--min-ttl" "$out"
 absent "fish: no second profile" "demo" "$(fish_line "tokenctl get demo ")"
 check "fish: tokend options" "--check" "$(fish_line "tokend --")"
 check "fish: tokend --log-level values" "critical" "$(fish_line "tokend --log-level ")"
+
+# A daemon (or anything at --socket) answering LIST with shell syntax: no
+# name is taken, nothing runs.
+python3 - "$work/evil.sock" "$work/pwned" <<'PY' &
+import os, socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1]); server.listen(8)
+while True:
+    connection, _ = server.accept()
+    connection.recv(4096)
+    connection.sendall(("OK $(touch %s) `touch %s` demo\n" % (sys.argv[2], sys.argv[2])).encode())
+    connection.close()
+PY
+evil=$!
+for _ in $(seq 50); do [[ -S $work/evil.sock ]] && break; sleep 0.1; done
+out=$(bash_line "tokenctl --socket '$work/evil.sock' get ''")
+absent "bash: a name with \$(...) from the socket is not taken" "touch" "$out"
+zsh_out=$(zsh_line "tokenctl --socket '$work/evil.sock' get ''")
+fish_out=$(fish_line "tokenctl --socket $work/evil.sock get ")
+absent "zsh: a name with \$(...) is not taken" "touch" "$zsh_out"
+absent "fish: a name with \$(...) is not taken" "touch" "$fish_out"
+if [[ -e $work/pwned ]]; then echo "FAIL a profile name from the socket ran a command"; failures=$((failures + 1)); else echo "ok   no profile name from the socket ran a command"; fi
+kill "$evil" 2>/dev/null
 
 echo "check-completions: $failures failed"
 ((failures == 0))

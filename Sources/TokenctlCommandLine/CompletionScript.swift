@@ -63,13 +63,25 @@ public enum CompletionScript {
         }
         return """
             # bash completion for tokenctl (tokenctl \(option) bash)
+
+            # The names `tokenctl list` gives that start with $2, one a line; a
+            # name is never expanded (compgen -W would run a $(...) in it).
             _tokenctl_profiles() {
-                tokenctl ${1:+--socket "$1"} --timeout 1 list 2>/dev/null
+                local name
+                while IFS= read -r name; do
+                    [[ $name =~ ^[A-Za-z0-9._-]{1,64}$ && $name == "$2"* ]] && printf '%s\\n' "$name"
+                done < <(tokenctl ${1:+--socket "$1"} --timeout 1 list 2>/dev/null)
             }
 
             _tokenctl() {
                 local cur=${COMP_WORDS[COMP_CWORD]} prev=
                 ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}
+                # bash splits --opt=VALUE at "=": the option is a word further back.
+                if [[ $cur == = ]]; then
+                    cur=
+                elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+                    prev=${COMP_WORDS[COMP_CWORD-2]}
+                fi
                 COMPREPLY=()
                 case $prev in
                     --socket) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
@@ -79,8 +91,10 @@ public enum CompletionScript {
                 for ((i = 1; i < COMP_CWORD; i++)); do
                     word=${COMP_WORDS[i]}
                     case $word in
-                        --socket) socket=${COMP_WORDS[i+1]}; ((i++)) ;;
-                        \(valueOptions.filter { $0 != "--socket" }.joined(separator: "|"))) ((i++)) ;;
+                        \(valueOptions.joined(separator: "|")))
+                            ((i++))
+                            [[ ${COMP_WORDS[i]} == = ]] && ((i++))
+                            [[ $word == --socket ]] && socket=${COMP_WORDS[i]} ;;
                         --)
                             if [[ $command == exec ]]; then
                                 COMPREPLY=($(compgen -c -- "$cur"))
@@ -90,6 +104,9 @@ public enum CompletionScript {
                         *) if [[ -z $command ]]; then command=$word; else ((positionals++)); fi ;;
                     esac
                 done
+                # The socket as typed: without quotes, ~ for the home directory.
+                socket=$(printf '%s' "$socket" | tr -d "\\\"'")
+                socket=${socket/#\\~/$HOME}
                 if [[ -z $command ]]; then
                     if [[ $cur == -* ]]; then
                         COMPREPLY=($(compgen -W "\(globalWords.joined(separator: " "))" -- "$cur"))
@@ -107,7 +124,7 @@ public enum CompletionScript {
                 fi
                 case $command in
                     \(profileCommands.joined(separator: "|")))
-                        ((positionals == 0)) && COMPREPLY=($(compgen -W "$(_tokenctl_profiles "$socket")" -- "$cur")) ;;
+                        ((positionals == 0)) && mapfile -t COMPREPLY < <(_tokenctl_profiles "$socket" "$cur") ;;
                     help) ((positionals == 0)) && COMPREPLY=($(compgen -W "\(CommandName.allCases.map(\.rawValue).joined(separator: " "))" -- "$cur")) ;;
                 esac
                 return 0
@@ -131,9 +148,13 @@ public enum CompletionScript {
             #compdef tokenctl
             # zsh completion for tokenctl (tokenctl \(option) zsh)
 
+            # The names `tokenctl list` gives (valid profile names only).
             _tokenctl_profiles() {
-              local -a names
-              names=(${(f)"$(tokenctl ${1:+--socket "$1"} --timeout 1 list 2>/dev/null)"})
+              setopt localoptions extendedglob
+              local -a names socket
+              [[ -n $1 ]] && socket=(--socket "$1")
+              names=(${(f)"$(tokenctl $socket --timeout 1 list 2>/dev/null)"})
+              names=(${(M)names:#[A-Za-z0-9._-]##})
               (( ${#names} )) && compadd -a names
             }
 
@@ -149,7 +170,8 @@ public enum CompletionScript {
               for (( i = 2; i < CURRENT; i++ )); do
                 word=${words[i]}
                 case $word in
-                  --socket) socket=${words[i+1]}; (( i++ )) ;;
+                  --socket) socket=${(Q)words[i+1]}; (( i++ )) ;;
+                  --socket=*) socket=${(Q)word#--socket=} ;;
                   \(valueOptions.filter { $0 != "--socket" }.joined(separator: "|"))) (( i++ )) ;;
                   --)
                     if [[ $command == exec ]]; then
@@ -245,14 +267,17 @@ public enum CompletionScript {
                 test $words = 1
             end
 
-            # The profiles, from the daemon at the --socket of the line if any.
+            # The profiles, from the daemon at the --socket of the line if any
+            # (valid profile names only).
             function __tokenctl_profiles
                 set -l tokens (commandline -opc)
                 set -l socket
                 if set -l index (contains -i -- --socket $tokens)
                     set socket --socket $tokens[(math $index + 1)]
+                else if set -l given (string match -r -- '^--socket=(.+)$' $tokens)
+                    set socket --socket $given[2]
                 end
-                tokenctl $socket --timeout 1 list 2>/dev/null
+                tokenctl $socket --timeout 1 list 2>/dev/null | string match -r '^[A-Za-z0-9._-]{1,64}$'
             end
 
             complete -c tokenctl -f

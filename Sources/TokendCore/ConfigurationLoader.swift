@@ -247,8 +247,9 @@ public enum ConfigurationLoader {
 
     /// A federated assertion or subject token file (SPEC §13): resolves a
     /// credential name to its file, then reads it once as a request would.
-    /// Unreadable or (for an assertion) not a JWS is an error; expired is a
-    /// warning, since the rotator may not have run yet at boot.
+    /// Unreadable, or an assertion that is not a JWS, is an error; expired
+    /// (or an empty subject token) a warning, since the rotator may not have
+    /// run yet at boot.
     static func checkPresented(_ file: inout PresentedTokenFile, kind: PresentedToken.Kind, key prefix: String, host: some HostEnvironment,
                                warn: (String) -> Void, fail: (String, String) -> Void) {
         let settingsKey: String
@@ -269,8 +270,14 @@ public enum ConfigurationLoader {
         case .success(var bytes):
             defer { AESGCM.cleanse(&bytes) }
             if case .failure(let refusal) = PresentedToken.evaluate(bytes, kind: kind, path: file.path, unixNow: BootClock.unixTime()) {
-                if refusal.expired { warn("\(settingsKey): \(refusal.message): a token request fails until the file is replaced") }
-                else { fail(settingsKey, refusal.message) }
+                // Any subject token may be configured (SPEC §13: it must exist
+                // and be readable); an expired one, or one the rotator has not
+                // written yet, only fails requests until it is replaced.
+                if refusal.expired || kind == .subjectToken {
+                    warn("\(settingsKey): \(refusal.message): a token request fails until the file is replaced")
+                } else {
+                    fail(settingsKey, refusal.message)
+                }
             }
         }
     }

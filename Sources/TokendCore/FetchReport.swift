@@ -8,10 +8,16 @@ public struct FetchReport: Sendable {
     /// The IdP's rate-limit and quota headers (SPEC §10); nil without any,
     /// or when no answer came.
     public var limits: IdPLimits?
+    /// False when nothing was sent: an expired or unreadable federated
+    /// assertion or subject token, an assertion that could not be signed. The
+    /// attempt fails and backs off, but is no request to the IdP (SPEC §10
+    /// counts requests).
+    public var sent: Bool
 
-    public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>, limits: IdPLimits? = nil) {
+    public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>, limits: IdPLimits? = nil, sent: Bool = true) {
         self.sentAt = sentAt
         self.result = result
         self.limits = limits
+        self.sent = sent
     }
 }

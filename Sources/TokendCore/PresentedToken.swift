@@ -33,17 +33,18 @@ public enum PresentedToken {
     }
 
     /// Reads a compact JWS's payload `exp` without verifying anything (the
-    /// IdP verifies). Never fails on any input.
+    /// IdP verifies): three base64url parts whose second is a JSON object.
+    /// Never fails on any input.
     public static func shape(_ text: String) -> Shape {
         let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { return .notJWS("it is not three base64url parts separated by dots") }
         for part in parts where part.isEmpty || !part.allSatisfy(isBase64URL) {
             return .notJWS("it is not three base64url parts separated by dots")
         }
-        guard let payload = Base64.decode(Substring(decoding: parts[1], as: UTF8.self)), let header = Base64.decode(Substring(decoding: parts[0], as: UTF8.self)) else {
-            return .notJWS("its parts are not valid base64url")
+        // Only the payload is read: the header is the IdP's business.
+        guard let payload = Base64.decode(Substring(decoding: parts[1], as: UTF8.self)) else {
+            return .notJWS("its payload is not valid base64url")
         }
-        guard case .object = (try? JSONParser.parse(header)) ?? .null else { return .notJWS("its header is not a JSON object") }
         guard let claims = try? JSONParser.parse(payload), case .object = claims else { return .notJWS("its payload is not a JSON object") }
         guard let exp = claims["exp"] else { return .jws(exp: nil) }
         guard let seconds = exp.doubleValue, seconds.isFinite else { return .jwsWithBadExpiry }
@@ -80,10 +81,18 @@ public enum PresentedToken {
             return .failure(Refusal(message: "\(path) is empty: no \(kind.noun) to send", expired: false, code: "credential_unreadable"))
         }
         let bytes = content[first...last]
-        // Printable ASCII without spaces: every token and JWS is; anything else
-        // is a wrong file, and is described, never quoted.
+        guard kind == .assertion else {
+            // Any subject token is sent as it is; a JWS has its exp checked.
+            let text = String(decoding: bytes, as: UTF8.self)
+            if case .jws(let exp?) = shape(text), unixNow >= exp - expiryMargin {
+                return .failure(Refusal(message: "\(kind.noun) expired at \(RFC3339.format(exp)) (\(path))", expired: true, code: kind.expiredCode))
+            }
+            return .success(text)
+        }
+        // Printable ASCII without spaces: every JWS is; anything else is a
+        // wrong file, and is described, never quoted.
         guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            return .failure(Refusal(message: "\(path) does not hold a \(kind.noun): it has spaces or characters outside printable ASCII",
+            return .failure(Refusal(message: "\(path) does not hold a JWS: it has spaces or characters outside printable ASCII",
                                     expired: false, code: "credential_unreadable"))
         }
         let text = String(decoding: bytes, as: UTF8.self)
@@ -95,7 +104,6 @@ public enum PresentedToken {
             return .failure(Refusal(message: "\(path) does not hold a usable \(kind.noun): its exp claim is not a number",
                                     expired: false, code: "credential_unreadable"))
         case .notJWS(let why):
-            guard kind == .assertion else { return .success(text) }  // any other subject token is sent as it is
             return .failure(Refusal(message: "\(path) does not hold a JWS: \(why)", expired: false, code: "credential_unreadable"))
         }
         if let exp, unixNow >= exp - expiryMargin {

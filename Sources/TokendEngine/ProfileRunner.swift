@@ -260,7 +260,7 @@ final class ProfileRunner {
         case .success: outcome = "success"
         case .failure(let failure): outcome = failure.kind.rawValue
         }
-        Telemetry.tokenRequest(profile: configuration.name, outcome: outcome, duration: now - report.sentAt)
+        if report.sent { Telemetry.tokenRequest(profile: configuration.name, outcome: outcome, duration: now - report.sentAt) }
         record(report.limits, now: now)
         run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now))
         persist()

@@ -55,26 +55,26 @@ public final class TokenEndpointClient: Sendable {
         if profile.authMethod == .federatedAssertion, let file = profile.federatedAssertion {
             switch present(file, kind: .assertion) {
             case .success(let text): assertion = text
-            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure))
+            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure), sent: false)
             }
         }
         if profile.grant == .tokenExchange, let exchange = profile.tokenExchange {
             switch present(exchange.subject, kind: .subjectToken) {
             case .success(let text): subjectToken = text
-            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure))
+            case .failure(let failure): return FetchReport(sentAt: BootClock.now(), result: .failure(failure), sent: false)
             }
         }
         switch signer {
         case nil:
             break
         case .failure(let failure):
-            return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(failure)")))
+            return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(failure)")), sent: false)
         case .success(let signer):
             // A new assertion, with a new jti, for every request (SPEC §12).
             do {
                 assertion = try signer.assertion(unixNow: Int64(BootClock.unixTime()), jti: AssertionSigner.randomJTI())
             } catch {
-                return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(error)")))
+                return FetchReport(sentAt: BootClock.now(), result: .failure(FetchFailure("cannot sign the client assertion: \(error)")), sent: false)
             }
         }
         let request = assertion == nil && subjectToken == nil

@@ -105,7 +105,10 @@ enum Tokenctl {
     /// `list`: the readable profiles, one a line, for `for p in $(tokenctl list)`.
     private static func list(_ connection: ConnectionOptions) throws(TokenctlFailure) {
         let reply = try connection.exchange([Request.list.line])
-        let names = try reply.payload(0).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        let payload = try reply.payload(0)
+        let names = payload.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        // Names go to shells (completions, loops): only valid profile names.
+        guard names.allSatisfy({ ProfileName.isValid(String($0)) }) else { throw TokenctlFailure.malformed("OK \(payload)") }
         if !names.isEmpty { try emit(names.joined(separator: "\n")) }
     }
 
