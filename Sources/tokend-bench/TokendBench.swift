@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import NIOCore
 
 /// Load, chaos and abuse runs against a real tokend.
 @main
@@ -7,7 +8,7 @@ struct TokendBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokend-bench",
         abstract: "Measure and stress a real tokend on the test IdP.",
-        subcommands: [Perf.self, Chaos.self, Abuse.self])
+        subcommands: [Perf.self, Chaos.self, Abuse.self, NIOFloorServer.self])
 
     struct Binaries: ParsableArguments {
         @Option(help: "The tokend binary to run.")
@@ -27,6 +28,19 @@ struct TokendBench: AsyncParsableCommand {
             let ok = try await PerformanceRun(tokend: binaries.tokend, tokenctl: binaries.tokenctl, totalRequests: requests,
                                               idleSeconds: idleSeconds, commandRuns: runs).run()
             if !ok { throw ExitCode(1) }
+        }
+    }
+
+    struct NIOFloorServer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nio-floor",
+            abstract: "A minimal SwiftNIO server of the line protocol (a constant answer), to measure beside the C reference.")
+        @Option(help: "The socket to listen on.") var socket: String
+        @Option(help: "Length of the constant token.") var tokenLength: Int = 32
+        @Option(help: "Event loops (tokend: half the cores, 1 to 4).") var loops: Int = max(1, min(System.coreCount / 2, 4))
+
+        func run() async throws {
+            try await NIOFloor.run(socket: socket, tokenLength: tokenLength, loops: loops)
         }
     }
 
