@@ -133,6 +133,19 @@ let package = Package(
             ]
         ),
 
+        // The daemon as a library: the composition root, built from a
+        // configuration and injected parts (fetchers, clock, notifier, metrics
+        // registry, reload), so that tests run it in process with real sockets.
+        .target(
+            name: "TokendApp",
+            dependencies: [
+                "TokendCore", "TokendEngine", "TokendHost", "TokendHTTP", "TokendMetrics", "TokendPlatform", "TokendServer", "TokendSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // What the tests and tokend-bench share: child processes, the daemon
         // harness, the line client, notifications and clocks; and for tests in
         // process, a manual clock and a scripted IdP behind the engine's
@@ -140,7 +153,7 @@ let package = Package(
         .target(
             name: "TokendTesting",
             dependencies: [
-                "CProcessShim", "TokendPlatform", "TokendCore", "TokendEngine",
+                "CProcessShim", "TokendApp", "TokendPlatform", "TokendCore", "TokendEngine", "TokendHost", "TokendSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -152,13 +165,10 @@ let package = Package(
         .executableTarget(
             name: "tokend",
             dependencies: [
-                "TokendCore", "TokendHTTP", "TokendEngine", "TokendHost", "TokendMetrics", "TokendServer", "TokendSystemd", "TokendPlatform", "TestIdP",
+                "TokendApp", "TokendCore", "TokendHTTP", "TokendHost", "TokendMetrics", "TokendSystemd", "TokendPlatform", "TestIdP",
                 "CProcessShim", "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -209,6 +219,7 @@ let package = Package(
         ),
         .testTarget(name: "TokenctlCommandLineTests", dependencies: ["TokenctlCommandLine"]),
         // The engine in process: a manual clock and a scripted IdP (TokendTesting).
+        .testTarget(name: "TokendAppTests", dependencies: ["TokendApp", "TokendCore", "TokendPlatform", "TokendTesting"]),
         .testTarget(
             name: "TokendEngineTests",
             dependencies: ["TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting"]

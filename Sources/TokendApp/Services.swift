@@ -51,10 +51,15 @@ final class SocketService: @unchecked Sendable {
     /// Kept for the engine and connections still closing after the grace period.
     static let engineReserve = TimeSpan.seconds(2 as Int64)
 
-    init(configuration: Configuration, group: any EventLoopGroup, context: ServerContext) {
+    /// Whether systemd may have passed the socket (`LISTEN_FDS`); tests in
+    /// process always bind their own.
+    private let socketActivation: Bool
+
+    init(configuration: Configuration, group: any EventLoopGroup, context: ServerContext, socketActivation: Bool) {
         self.configuration = configuration
         self.group = group
         self.context = context
+        self.socketActivation = socketActivation
     }
 
     /// Where clients connect, for the log and the `--dev` banner.
@@ -66,7 +71,7 @@ final class SocketService: @unchecked Sendable {
 
     private func start() async throws {
         let descriptor: CInt
-        if let passed = SocketActivation.takeListeningDescriptor() {
+        if socketActivation, let passed = SocketActivation.takeListeningDescriptor() {
             descriptor = passed
             context.logger.info("using the socket passed by systemd")
         } else {
