@@ -44,16 +44,14 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
     /// cached token is served from the first client on.
     public func apply(_ profiles: [ProfileConfiguration]) -> EventLoopFuture<ReloadSummary> {
         loop.flatSubmit { [self] in
-            let starting = profiles.filter { profile in
-                guard let existing = runners[profile.name] else { return true }
-                return existing.configuration != profile && !profile.differsOnlyInFiles(from: existing.configuration)
-            }
-            let loads = starting.filter(\.persist).map { profile in
+            let plan = ProfileReloadPlan(running: runners.mapValues(\.configuration), next: profiles)
+            let starting = Set(plan.starting)
+            let loads = profiles.filter { starting.contains($0.name) && $0.persist }.map { profile in
                 loadEntry(profile).map { (profile.name, $0) }
             }
             return EventLoopFuture.whenAllSucceed(loads, on: loop).map { [self] pairs in
                 let loaded = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
-                return install(profiles, cached: loaded.compactMapValues(\.entry),
+                return install(plan, profiles, cached: loaded.compactMapValues(\.entry),
                                problems: Set(loaded.filter { $0.value.problem }.keys))
             }
         }
@@ -86,69 +84,58 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         return promise.futureResult
     }
 
-    private func install(_ profiles: [ProfileConfiguration], cached: [String: CacheEntry], problems: Set<String>) -> ReloadSummary {
-        var summary = ReloadSummary()
+    /// Carries out `plan` (ProfileReloadPlan decides; this only executes).
+    private func install(_ plan: ProfileReloadPlan, _ profiles: [ProfileConfiguration], cached: [String: CacheEntry],
+                         problems: Set<String>) -> ReloadSummary {
+        let configurations = Dictionary(profiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var next: [String: ProfileRunner] = [:]
         var handedOver: [(String, [PendingDemand])] = []
         var previousTransfers: [String: EventLoopFuture<Void>] = [:]
-        var filesOnly: [(ProfileRunner, ProfileConfiguration)] = []
-        var adopted: [(ProfileRunner, FileDelivery.FileState)] = []
-        for profile in profiles {
-            if let existing = runners[profile.name], existing.configuration == profile {
-                next[profile.name] = existing
-                summary.unchanged.append(profile.name)
-                continue
-            }
-            // Only its token files changed: it keeps its token (the files move below).
-            if let existing = runners[profile.name], profile.differsOnlyInFiles(from: existing.configuration) {
-                filesOnly.append((existing, profile))
-                next[profile.name] = existing
-                summary.changed.append(profile.name)
-                continue
-            }
-            var entry = cached[profile.name]
-            if runners[profile.name] != nil {
+        var adoptions: [String: (runner: ProfileRunner, files: FileDelivery.FileState)] = [:]
+        func makeRunner(_ profile: ProfileConfiguration, _ entry: CacheEntry?) -> ProfileRunner {
+            if !profile.persist { store?.remove(profile: profile.name, on: loop) }
+            return ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue, clock: clock,
+                                 fetcher: fetchers(profile), store: store, cached: entry, loadProblem: problems.contains(profile.name))
+        }
+        for step in plan.steps {
+            switch step {
+            case .keep(let name):
+                next[name] = runners[name]
+            case .add(let name):
+                guard let profile = configurations[name] else { continue }
+                next[name] = makeRunner(profile, cached[name])
+            case .replace(let name, let adoptFiles):
+                guard let profile = configurations[name], let existing = runners[name] else { continue }
                 // A request the running runner has under way is abandoned by
                 // this process, not lost by a crash: it is no failure.
+                var entry = cached[name]
                 entry?.attemptBoot = nil
                 entry?.attemptUnix = nil
-            }
-            let runner = ProfileRunner(configuration: profile, loop: loop, logger: logger, diskQueue: diskQueue, clock: clock,
-                                       fetcher: fetchers(profile), store: store, cached: entry, loadProblem: problems.contains(profile.name))
-            if let existing = runners[profile.name] {
-                // Same fingerprint: the token keeps its meaning, and so do its
-                // files; the new runner takes them over. Else they go.
-                let sameToken = existing.configuration.cacheFingerprint == profile.cacheFingerprint
-                if sameToken {
+                let runner = makeRunner(profile, entry)
+                if adoptFiles {
                     existing.removeFiles(notIn: profile.files)
-                    adopted.append((runner, existing.filesState))
+                    adoptions[name] = (runner, existing.filesState)
                 }
-                handedOver.append((profile.name, existing.stop(removingFiles: !sameToken)))
-                previousTransfers[profile.name] = existing.finished
-                summary.changed.append(profile.name)
-            } else {
-                summary.added.append(profile.name)
+                handedOver.append((name, existing.stop(removingFiles: !adoptFiles)))
+                previousTransfers[name] = existing.finished
+                next[name] = runner
+            case .remove(let name):
+                guard let runner = runners[name] else { continue }
+                for pending in runner.stop(removingFiles: true) { pending.promise.succeed(.unknownProfile) }
+                retire(name, runner.finished)
+                store?.remove(profile: name, on: loop)
+                Telemetry.forget(profile: name)
+            case .moveFiles(let name):
+                if let profile = configurations[name] { runners[name]?.updateFiles(profile) }
+            case .adoptFiles(let name):
+                if let adoption = adoptions[name] { adoption.runner.adoptFiles(adoption.files) }
             }
-            next[profile.name] = runner
-            if !profile.persist { store?.remove(profile: profile.name, on: loop) }
         }
-        for (name, runner) in runners where next[name] == nil {
-            for pending in runner.stop(removingFiles: true) { pending.promise.succeed(.unknownProfile) }
-            summary.removed.append(name)
-            retire(name, runner.finished)
-            store?.remove(profile: name, on: loop)
-            Telemetry.forget(profile: name)
-        }
-        // Files are written after every removal is queued (one disk thread, in
-        // order): a path that moves from one profile to another is not
-        // removed after its new owner wrote it.
-        for (runner, profile) in filesOnly { runner.updateFiles(profile) }
-        for (runner, held) in adopted { runner.adoptFiles(held) }
         runners = next
         directory.replace(next.values.map(\.handle))
         // A profile removed by an earlier reload may still be ending its
         // transfer: a profile of that name added back waits for it.
-        for name in summary.added {
+        for name in plan.added {
             if let ending = retiring[name] { next[name]?.start(after: ending) } else { next[name]?.start() }
         }
         // A changed profile's new runner waits for the old one's transfer.
@@ -157,7 +144,7 @@ public final class TokenEngine: @unchecked Sendable {  // mutable state is confi
         for (name, pending) in handedOver {
             for waiter in pending { next[name]?.demand(waiter.demand).cascade(to: waiter.promise) }
         }
-        return summary
+        return ReloadSummary(added: plan.added, changed: plan.changed, removed: plan.removed, unchanged: plan.unchanged)
     }
 
     /// Remembers a removed profile's runner until its transfer has ended.
@@ -225,4 +212,11 @@ public struct ReloadSummary: Sendable, Equatable {
     public var changed: [String] = []
     public var removed: [String] = []
     public var unchanged: [String] = []
+
+    public init(added: [String] = [], changed: [String] = [], removed: [String] = [], unchanged: [String] = []) {
+        self.added = added
+        self.changed = changed
+        self.removed = removed
+        self.unchanged = unchanged
+    }
 }
