@@ -234,6 +234,33 @@ public struct CacheEntry: Equatable, Sendable {
         public var lastReason: String?
     }
 
+    /// What is written for a profile now (the other direction of
+    /// `restored`): its servable token with both clocks, its back-off, and
+    /// the request under way if one was just sent (`attemptStarted`), so
+    /// that a restart before its answer counts it as failed.
+    /// - Parameters:
+    ///   - now: `CLOCK_BOOTTIME` now; `unixNow`: the wall clock now.
+    public static func capture(profile: String, fingerprint: String, bootID: String, machine: RenewalMachine,
+                               now: Instant, unixNow: Double, attemptStarted: Instant? = nil) -> CacheEntry {
+        var entry = CacheEntry(profile: profile, fingerprint: fingerprint, bootID: bootID, token: nil,
+                               consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError,
+                               lastReason: machine.lastReason)
+        if let held = machine.token, held.isServable(at: now) {
+            entry.token = Token(issued: held.token, obtainedBoot: held.obtainedAt.nanoseconds,
+                                obtainedUnix: unixNow - (now - held.obtainedAt).seconds,
+                                renewAfter: held.renewAt - held.obtainedAt)
+        }
+        if machine.consecutiveFailures > 0, let next = machine.nextAttempt {
+            entry.nextAttemptBoot = next.nanoseconds
+            entry.nextAttemptUnix = unixNow + (next - now).seconds
+        }
+        if let attemptStarted {
+            entry.attemptBoot = attemptStarted.nanoseconds
+            entry.attemptUnix = unixNow - (now - attemptStarted).seconds
+        }
+        return entry
+    }
+
     /// Another boot's `CLOCK_BOOTTIME` means nothing here: a token's expiry is
     /// then its wall-clock expiry less this margin (the wall clock may be off).
     public static let otherBootMargin = TimeSpan.seconds(30 as Int64)

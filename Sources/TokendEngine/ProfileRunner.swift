@@ -286,25 +286,8 @@ final class ProfileRunner {
     /// (SPEC §9), and when a request starts (`attemptStarted`).
     private func persist(attemptStarted: Instant? = nil) {
         guard let store else { return }
-        let now = clock.now()
-        let unixNow = clock.unixTime()
-        var entry = CacheEntry(profile: configuration.name, fingerprint: fingerprint, bootID: clock.bootID, token: nil,
-                               consecutiveFailures: machine.consecutiveFailures, lastError: machine.lastError,
-                               lastReason: machine.lastReason)
-        if let held = machine.token, held.isServable(at: now) {
-            entry.token = CacheEntry.Token(issued: held.token, obtainedBoot: held.obtainedAt.nanoseconds,
-                                           obtainedUnix: unixNow - (now - held.obtainedAt).seconds,
-                                           renewAfter: held.renewAt - held.obtainedAt)
-        }
-        if machine.consecutiveFailures > 0, let next = machine.nextAttempt {
-            entry.nextAttemptBoot = next.nanoseconds
-            entry.nextAttemptUnix = unixNow + (next - now).seconds
-        }
-        if let attemptStarted {
-            entry.attemptBoot = attemptStarted.nanoseconds
-            entry.attemptUnix = unixNow - (now - attemptStarted).seconds
-        }
-        store.save(entry, on: loop)
+        store.save(CacheEntry.capture(profile: configuration.name, fingerprint: fingerprint, bootID: clock.bootID, machine: machine,
+                                      now: clock.now(), unixNow: clock.unixTime(), attemptStarted: attemptStarted), on: loop)
     }
 
     private func schedule(_ instant: Instant?) {

@@ -64,6 +64,20 @@ import TokendPlatform
         }
     }
 
+    /// capture and restored are each other's inverse for a servable token.
+    @Test func aCapturedEntryRestoresTheSameTokenAndMoment() {
+        var machine = RenewalMachine(policy: RenewalPolicy(), uniform: { 0.5 })
+        let start = Self.now - .seconds(100 as Int64)
+        _ = machine.start(now: start, prefetch: true)
+        _ = machine.fetchFinished(.success(IssuedToken(accessToken: "t", lifetime: .seconds(3600 as Int64))), sentAt: start, now: start)
+        let entry = CacheEntry.capture(profile: "p", fingerprint: "f", bootID: "boot-a", machine: machine, now: Self.now,
+                                       unixNow: Self.unixNow, attemptStarted: Self.now)
+        #expect(entry.token?.obtainedBoot == start.nanoseconds && entry.token?.obtainedUnix == Self.unixNow - 100)
+        #expect(entry.attemptBoot == Self.now.nanoseconds && entry.nextAttemptBoot == nil)
+        let restored = entry.restored(now: Self.now, unixNow: Self.unixNow, bootID: "boot-a", policy: RenewalPolicy(), renewalUnit: 0.5)
+        #expect(restored.token == machine.token)
+    }
+
     @Test func theSameBootKeepsTheBootClockAndTheRenewalMoment() {
         let restored = entry(obtainedAgo: 100).restored(now: Self.now, unixNow: Self.unixNow, bootID: "boot-a",
                                                        policy: RenewalPolicy(), renewalUnit: 0.5)
