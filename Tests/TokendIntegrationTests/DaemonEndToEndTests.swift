@@ -4,76 +4,11 @@ import TokendTesting
 import Testing
 import TestIdP
 
-/// Real tokend processes, real sockets, the test IdP.
+/// Real tokend processes, real sockets, the test IdP: what needs a process
+/// (tokenctl's exit statuses, peers of another user, --check, a second
+/// instance). The verbs, error codes and renewal run in process
+/// (AppInProcessTests).
 @Suite(.serialized) struct DaemonEndToEndTests {
-    @Test func everyVerbAndErrorCode() async throws {
-        let idp = try await TestIdP.start()
-        let daemon = try DaemonProcess(config: "max_connections = 3\n" + profileConfig("demo", url: idp.tokenURL)
-            + profileConfig("broken", url: idp.tokenURL, secret: "wrong", extra: "timeout = \"1s\"\nretry_min = \"5s\""))
-        #expect(daemon.waitReady())
-        let client = try LineClient(path: daemon.socket)
-        do {
-            // max_connections (3) + 1 gets ERR busy and is closed.
-            let a = try LineClient(path: daemon.socket), b = try LineClient(path: daemon.socket)
-            #expect(client.request("PING") == "OK PONG" && a.request("PING") == "OK PONG" && b.request("PING") == "OK PONG")
-            let d = try LineClient(path: daemon.socket)
-            #expect(d.readLine()?.hasPrefix("ERR busy") == true)
-            #expect(d.isClosed())
-        }
-        let get = try #require(client.request("GET demo"))
-        let parts = get.split(separator: " ")
-        #expect(parts.count == 3 && parts[0] == "OK" && Int(parts[2])! > 3500)
-        #expect(client.request("header demo") == "OK Authorization: Bearer \(parts[1])")
-        #expect(client.request("PING") == "OK PONG")
-        #expect(client.request("VERSION")?.hasPrefix("OK tokend ") == true)
-        #expect(client.request("LIST") == "OK broken demo")
-        #expect(client.request("GET nope")?.hasPrefix("ERR unknown-profile") == true)
-        #expect(client.request("FROB")?.hasPrefix("ERR bad-request") == true)
-        let broken = try #require(client.request("GET broken"))
-        #expect(broken.hasPrefix("ERR unavailable ") && broken.contains("invalid_client: Client authentication failed"))
-        let status = try #require(client.request("STATUS demo"))
-        #expect(status.hasPrefix("OK {\"version\":") && status.contains("\"state\":\"fresh\""))
-        // REFRESH right after a fetch reuses the young token.
-        #expect(client.request("REFRESH demo")?.hasPrefix("OK \(parts[1]) ") == true)
-        // Pipelining: 100 requests in one write, answered in order; CR LF tolerated.
-        client.send(String(repeating: "PING\r\nGET demo\n", count: 50))
-        for i in 0..<100 {
-            let line = client.readLine()
-            #expect(i % 2 == 0 ? line == "OK PONG" : line?.hasPrefix("OK \(parts[1]) ") == true)
-        }
-        // 4096 bytes are accepted (as a bad request), 4097 are refused and the connection closed.
-        #expect(client.request("GET " + String(repeating: "a", count: 4092))?.hasPrefix("ERR bad-request") == true)
-        #expect(client.request("GET " + String(repeating: "a", count: 4093)) == "ERR too-long request line longer than 4096 bytes")
-        #expect(client.isClosed())
-        // QUIT
-        let quitter = try LineClient(path: daemon.socket)
-        #expect(quitter.request("QUIT") == "OK BYE")
-        #expect(quitter.isClosed())
-        // SIGTERM: exit 0 and the socket file is gone.
-        #expect(daemon.stop() == 0)
-        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
-        try await idp.shutdown()
-    }
-
-    @Test func renewsAShortLivedTokenWithNoGap() async throws {
-        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 3))
-        let daemon = try DaemonProcess(config: profileConfig("short", url: idp.tokenURL, extra: "renew_at = 0.5\njitter = 0.05"))
-        #expect(daemon.waitReady())
-        let client = try LineClient(path: daemon.socket)
-        let started = Date()
-        var tokens = Set<String>()
-        while Date().timeIntervalSince(started) < 6.5 {
-            let answer = try #require(client.request("GET short"))
-            #expect(answer.hasPrefix("OK "), "gap in validity: \(answer)")
-            tokens.insert(String(answer.split(separator: " ")[1]))
-            _ = poll(nil, 0, 100)  // pace the client, not a synchronisation
-        }
-        #expect(idp.requests.count >= 4)  // first fetch + at least three renewals
-        #expect(tokens.count >= 4)
-        daemon.stop()
-        try await idp.shutdown()
-    }
-
     @Test func tokenctlExitStatuses() async throws {
         let idp = try await TestIdP.start()
         let daemon = try DaemonProcess(config: profileConfig("demo", url: idp.tokenURL)
