@@ -44,10 +44,8 @@ final class SocketService: @unchecked Sendable {
     private let configuration: Configuration
     private let group: any EventLoopGroup
     private var server: SocketServer?
-    /// The socket file we created (and so must remove), with its inode.
-    private var ownedSocket: (path: String, inode: UInt64?)?
-    /// The lock beside the socket we bound, held until the stop.
-    private var lock: CInt?
+    /// The socket file we bound (and so must remove), with its lock.
+    private var ownedSocket: ListeningSocket.OwnedFile?
     /// Kept for the engine and connections still closing after the grace period.
     static let engineReserve = TimeSpan.seconds(2 as Int64)
 
@@ -77,10 +75,9 @@ final class SocketService: @unchecked Sendable {
         } else {
             var group: UInt32?
             if case .id(let gid) = configuration.socketGroup { group = gid }
-            let bound = try ListeningSocket.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
+            let bound = try ListeningSocket.OwnedFile.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group)
             descriptor = bound.descriptor
-            lock = bound.lock
-            ownedSocket = (configuration.socketPath, ListeningSocket.inode(of: configuration.socketPath))
+            ownedSocket = bound.file
         }
         do {
             server = try await SocketServer.start(descriptor: descriptor, group: group, context: context).get()
@@ -100,10 +97,8 @@ final class SocketService: @unchecked Sendable {
     }
 
     private func releaseSocketFile() {
-        if let owned = ownedSocket { ListeningSocket.remove(path: owned.path, inode: owned.inode) }
+        ownedSocket?.release()
         ownedSocket = nil
-        if let lock { close(lock) }
-        lock = nil
     }
 }
 

@@ -17,16 +17,15 @@ import TokendTelemetry
 /// (SPEC §10: a client that trickles bytes cannot hold a slot), 10 s of idleness.
 public final class MetricsEndpoint: Sendable {
     private let channel: any Channel
-    private let lock: CInt?
-    private let socketFile: (path: String, inode: UInt64?)?
+    /// A `unix:` address's socket file, removed at the stop.
+    private let socketFile: ListeningSocket.OwnedFile?
 
     static let maximumConnections = 16
     static let idleTimeout = TimeAmount.seconds(10)
     static let requestDeadline = TimeAmount.seconds(5)
 
-    private init(channel: any Channel, lock: CInt?, socketFile: (path: String, inode: UInt64?)?) {
+    private init(channel: any Channel, socketFile: ListeningSocket.OwnedFile?) {
         self.channel = channel
-        self.lock = lock
         self.socketFile = socketFile
     }
 
@@ -72,31 +71,26 @@ public final class MetricsEndpoint: Sendable {
             }
         switch address {
         case .tcp(let host, let port):
-            return bootstrap.bind(host: host, port: port).map { MetricsEndpoint(channel: $0, lock: nil, socketFile: nil) }
+            return bootstrap.bind(host: host, port: port).map { MetricsEndpoint(channel: $0, socketFile: nil) }
         case .unix(let path):
-            let bound: ListeningSocket.Bound
+            let bound: (descriptor: CInt, file: ListeningSocket.OwnedFile)
             do {
-                bound = try ListeningSocket.bind(path: path, mode: socketMode, group: nil, backlog: 16)
+                bound = try ListeningSocket.OwnedFile.bind(path: path, mode: socketMode, group: nil, backlog: 16)
             } catch {
                 return group.next().makeFailedFuture(error)
             }
-            let inode = ListeningSocket.inode(of: path)
-            let lock = bound.lock
+            let file = bound.file
             return bootstrap.withBoundSocket(bound.descriptor).map {
-                MetricsEndpoint(channel: $0, lock: lock, socketFile: (path, inode))
+                MetricsEndpoint(channel: $0, socketFile: file)
             }.flatMapErrorThrowing { error in
-                ListeningSocket.remove(path: path, inode: inode)
-                close(lock)
+                file.release()
                 throw error
             }
         }
     }
 
     public func stop() -> EventLoopFuture<Void> {
-        channel.close().recover { _ in }.map { [socketFile, lock] in
-            if let socketFile { ListeningSocket.remove(path: socketFile.path, inode: socketFile.inode) }
-            if let lock { close(lock) }
-        }
+        channel.close().recover { _ in }.map { [socketFile] in socketFile?.release() }
     }
 }
 

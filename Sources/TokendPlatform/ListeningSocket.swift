@@ -1,5 +1,4 @@
 import Glibc
-import TokendPlatform
 
 /// Creates the daemon's listening Unix socket the careful way (as
 /// ssh-agent does), for hosts where the socket's directory may be shared:
@@ -26,6 +25,29 @@ public enum ListeningSocket {
         public var descriptor: CInt
         /// Held open (and locked) for the daemon's life; closing it releases the lock.
         public var lock: CInt
+    }
+
+    /// The socket file a daemon bound (and so must remove), for the line
+    /// socket and a `unix:` `metrics_listen` alike: its path, the inode it
+    /// was born with (only that file is removed: one that replaced it is
+    /// someone else's), and the lock held beside it until `release`.
+    public struct OwnedFile: Sendable {
+        public let path: String
+        let inode: UInt64?
+        let lock: CInt
+
+        /// Binds `path` (see `bind`): the listening descriptor, handed to the
+        /// server, and the file that this process now owns.
+        public static func bind(path: String, mode: UInt32, group: UInt32?, backlog: Int32 = 256) throws(Failure) -> (descriptor: CInt, file: OwnedFile) {
+            let bound = try ListeningSocket.bind(path: path, mode: mode, group: group, backlog: backlog)
+            return (bound.descriptor, OwnedFile(path: path, inode: ListeningSocket.inode(of: path), lock: bound.lock))
+        }
+
+        /// Removes the socket file if it is still the one bound, then releases the lock.
+        public func release() {
+            ListeningSocket.remove(path: path, inode: inode)
+            close(lock)
+        }
     }
 
     /// A listening socket bound at `path`; the caller owns both descriptors.
