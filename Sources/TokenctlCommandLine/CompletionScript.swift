@@ -212,8 +212,9 @@ public enum CompletionScript {
         var lines = """
             # fish completion for tokenctl (tokenctl \(option) fish)
 
-            # The command word of the line so far, or nothing.
-            function __tokenctl_command
+            # The words of the line so far that are not options or their
+            # values, one a line; "--" ends them (what follows is exec's command).
+            function __tokenctl_words
                 set -l tokens (commandline -opc)
                 set -e tokens[1]
                 set -l skip 0
@@ -225,13 +226,20 @@ public enum CompletionScript {
                     switch $token
                         case \(valueOptions.joined(separator: " "))
                             set skip 1
+                        case '--'
+                            echo --
+                            return
                         case '-*'
                         case '*'
                             echo $token
-                            return 0
                     end
                 end
-                return 1
+            end
+
+            # The command word of the line so far, or nothing.
+            function __tokenctl_command
+                set -l words (__tokenctl_words)
+                test (count $words) -gt 0; and test $words[1] != --; and echo $words[1]
             end
 
             function __tokenctl_needs_command
@@ -245,26 +253,8 @@ public enum CompletionScript {
 
             # Whether the next word is the command's first argument.
             function __tokenctl_wants_argument
-                set -l tokens (commandline -opc)
-                set -e tokens[1]
-                set -l skip 0
-                set -l words 0
-                for token in $tokens
-                    if test $skip = 1
-                        set skip 0
-                        continue
-                    end
-                    switch $token
-                        case \(valueOptions.joined(separator: " "))
-                            set skip 1
-                        case '--'
-                            return 1
-                        case '-*'
-                        case '*'
-                            set words (math $words + 1)
-                    end
-                end
-                test $words = 1
+                set -l words (__tokenctl_words)
+                test (count $words) = 1; and test $words[1] != --
             end
 
             # The profiles, from the daemon at the --socket of the line if any

@@ -72,20 +72,6 @@ import TokendTesting
         return ["client_id": "\(name)-client", "auth_method": "client_secret_jwt", "client_secret": "a shared secret of at least 32 bytes!!"]
     }
 
-    /// The server's log: one JSON object a request, once at least `count`
-    /// have been read from its stderr (within 10 s).
-    func records(_ server: PythonServer, atLeast count: Int = 1) -> [[String: Any]] {
-        let deadline = Clocks.deadline(in: 10)
-        var parsed: [[String: Any]] = []
-        repeat {
-            parsed = server.log.split(separator: "\n").compactMap { line in
-                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-            }
-            if parsed.count >= count { break }
-            _ = server.process.stderr!.await("\n", timeout: 0.05)
-        } while Clocks.monotonic() < deadline
-        return parsed
-    }
 
     @Test func authlibAcceptsEveryAlgorithmAndJoserfcAgreesWithEveryField() throws {
         let names = Self.cases.map { "a-\($0.alg.lowercased())" }
@@ -101,7 +87,7 @@ import TokendTesting
         }
         // Every assertion the server received, checked again by joserfc.
         var checks: [[String: Any]] = []
-        for record in records(server, atLeast: names.count) {
+        for record in server.records(atLeast: names.count) {
             guard let form = record["form"] as? [String: String], let id = form["client_id"],
                   let index = names.firstIndex(where: { "\($0)-client" == id }) else { continue }
             #expect(record["ok"] as? Bool == true, "\(record)")
@@ -144,7 +130,7 @@ import TokendTesting
         }
         #expect(line.request("GET good")?.hasPrefix("OK ") == true)
         // A replayed assertion (the same jti again) is refused.
-        let assertion = try #require(records(refusing).compactMap { ($0["form"] as? [String: String]) }
+        let assertion = try #require(refusing.records().compactMap { ($0["form"] as? [String: String]) }
             .first { $0["client_id"] == "good-client" }?["client_assertion"])
         let (_, replay, _) = try runTool("/usr/bin/curl", ["-sS", "-d", "grant_type=client_credentials", "-d", "client_id=good-client",
                                                           "--data-urlencode", "client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -158,7 +144,7 @@ import TokendTesting
         #expect(expired.waitReady())
         let answer = try LineClient(path: expired.socket).request("GET good") ?? ""
         #expect(answer.hasPrefix("ERR ") && answer.contains("invalid_client"), "\(answer)")
-        #expect(records(late).first?["description"] as? String != nil, "\(late.log)")
+        #expect(late.records().first?["description"] as? String != nil, "\(late.log)")
         #expect(expired.stop() == 0)
     }
 

@@ -46,19 +46,6 @@ import TokendTesting
         return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Authlib's log: one JSON object a request, once at least `count` arrived (within 10 s).
-    func records(_ server: PythonServer, atLeast count: Int) -> [[String: Any]] {
-        let deadline = Clocks.deadline(in: 10)
-        var parsed: [[String: Any]] = []
-        repeat {
-            parsed = server.log.split(separator: "\n").compactMap { line in
-                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-            }
-            if parsed.count >= count { break }
-            _ = server.process.stderr!.await("\n", timeout: 0.05)
-        } while Clocks.monotonic() < deadline
-        return parsed
-    }
 
     func pythonServer(_ clients: [[String: Any]]) throws -> PythonServer {
         let file = temporaryDirectory() + "/clients.json"
@@ -87,7 +74,7 @@ import TokendTesting
         #expect(daemon.waitReady())
         let line = try LineClient(path: daemon.socket)
         #expect(line.request("GET entra")?.hasPrefix("OK ") == true, "\(server.log)")
-        let record = try #require(records(server, atLeast: 1).first)
+        let record = try #require(server.records(atLeast: 1).first)
         #expect(record["ok"] as? Bool == true, "\(record)")
         #expect(record["authorization"] as? Bool == false)
         let form = try #require(record["form"] as? [String: String])
@@ -232,7 +219,7 @@ import TokendTesting
         let line = try LineClient(path: daemon.socket)
         for c in cases { #expect(line.request("GET \(c.name)")?.hasPrefix("OK ") == true, "\(c.name): \(server.log)") }
         var checks: [[String: Any]] = []
-        for record in records(server, atLeast: cases.count) {
+        for record in server.records(atLeast: cases.count) {
             guard let form = record["form"] as? [String: String], let c = cases.first(where: { "cert-\($0.name)" == form["client_id"] }) else { continue }
             #expect(record["ok"] as? Bool == true, "\(record)")
             checks.append(["assertion": form["client_assertion"] ?? "", "certificate_file": chain, "x5t": c.x5t, "x5c": c.x5c])

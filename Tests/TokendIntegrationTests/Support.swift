@@ -64,6 +64,21 @@ final class PythonServer {
     /// What the server wrote to stderr so far.
     var log: String { process.stderr!.text() }
 
+    /// Its log as JSON objects, one a line, once at least `count` have been
+    /// written (within 10 s).
+    func records(atLeast count: Int = 1) -> [[String: Any]] {
+        let deadline = Clocks.deadline(in: 10)
+        var parsed: [[String: Any]] = []
+        repeat {
+            parsed = log.split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            }
+            if parsed.count >= count { break }
+            _ = process.stderr!.await("\n", timeout: 0.05)
+        } while Clocks.monotonic() < deadline
+        return parsed
+    }
+
     struct ServerFailure: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
