@@ -1,6 +1,5 @@
 import Testing
-@testable import TokendCore
-import TokendPlatform
+@testable import TokendServer
 
 /// The connection's rules without a socket.
 @Suite struct ConnectionStateMachineTests {

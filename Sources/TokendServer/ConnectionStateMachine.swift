@@ -20,16 +20,16 @@
 ///
 /// `Line` is whatever the handler keeps of a request it cannot answer yet
 /// (a slice of the read buffer).
-public struct ConnectionStateMachine<Line> {
+struct ConnectionStateMachine<Line> {
     /// A request as framed from the byte stream.
-    public enum Framed {
+    enum Framed {
         case line(Line)
         /// A line over the limit: answered `ERR too-long`, then the connection closes.
         case tooLong
     }
 
     /// Why a connection is closed by the daemon, for logs and metrics.
-    public enum CloseReason: String, Sendable {
+    enum CloseReason: String, Sendable {
         case idle
         /// The client does not read its answers.
         case stalled
@@ -40,7 +40,7 @@ public struct ConnectionStateMachine<Line> {
     }
 
     /// What the handler must do with a framed request.
-    public enum ReceiveAction {
+    enum ReceiveAction {
         /// Answer it now (it is first in line and output can be written).
         case process(Framed)
         /// Kept for later; nothing to do now.
@@ -49,46 +49,43 @@ public struct ConnectionStateMachine<Line> {
         case ignore
     }
 
-    public let queueLimit: Int
-    @usableFromInline var queue: [Framed] = []
-    @usableFromInline var queueHead = 0
+    let queueLimit: Int
+    private var queue: [Framed] = []
+    private var queueHead = 0
     /// An answer is being waited for (the request at the head of the line).
-    @usableFromInline var _waiting: Bool = false
-    @inlinable public var waiting: Bool { _waiting }
-    @usableFromInline var _writable: Bool = true
-    @inlinable public var writable: Bool { _writable }
+    private(set) var waiting = false
+    private(set) var writable = true
     /// Set once a close was decided; no request is processed after it.
-    @usableFromInline var _closeReason: CloseReason?
-    @inlinable public var closeReason: CloseReason? { _closeReason }
-    @usableFromInline var inputClosed = false
-    @usableFromInline var quiescing = false
+    private(set) var closeReason: CloseReason?
+    private var inputClosed = false
+    private var quiescing = false
     /// A read that was asked for and deferred by back-pressure.
-    @usableFromInline var readDeferred = false
+    private var readDeferred = false
 
-    @inlinable public init(queueLimit: Int = 64) {
+    init(queueLimit: Int = 64) {
         self.queueLimit = queueLimit
     }
 
-    @inlinable public var queuedCount: Int { queue.count - queueHead }
-    @inlinable public var isClosing: Bool { _closeReason != nil }
+    var queuedCount: Int { queue.count - queueHead }
+    var isClosing: Bool { closeReason != nil }
     /// Whether a request framed now would be answered at once (what
     /// `received` would say): the handler then parses it in place.
-    @inlinable public var canProcessNow: Bool { !_waiting && _writable && queuedCount == 0 && _closeReason == nil }
+    var canProcessNow: Bool { !waiting && writable && queuedCount == 0 && closeReason == nil }
 
     // MARK: - Inbound
 
     /// A request was framed from the input.
-    @inlinable public mutating func received(_ framed: Framed) -> ReceiveAction {
-        if _closeReason != nil { return .ignore }
-        if !_waiting, _writable, queuedCount == 0 { return .process(framed) }
+    mutating func received(_ framed: Framed) -> ReceiveAction {
+        if closeReason != nil { return .ignore }
+        if !waiting, writable, queuedCount == 0 { return .process(framed) }
         queue.append(framed)
         return .queued
     }
 
     /// The next queued request to answer, or nil while the head must wait,
     /// output is blocked, the connection closes, or nothing is queued.
-    @inlinable public mutating func nextQueued() -> Framed? {
-        guard !_waiting, _writable, _closeReason == nil, queueHead < queue.count else { return nil }
+    mutating func nextQueued() -> Framed? {
+        guard !waiting, writable, closeReason == nil, queueHead < queue.count else { return nil }
         let next = queue[queueHead]
         queueHead += 1
         if queueHead == queue.count {
@@ -99,18 +96,18 @@ public struct ConnectionStateMachine<Line> {
     }
 
     /// The request just processed must wait for its answer (engine, lookup).
-    @inlinable public mutating func waitStarted() {
-        _waiting = true
+    mutating func waitStarted() {
+        waiting = true
     }
 
     /// The awaited answer was written; queued requests may follow.
-    @inlinable public mutating func waitEnded() {
-        _waiting = false
+    mutating func waitEnded() {
+        waiting = false
     }
 
     /// `QUIT` or an over-long line was answered: close once it is written.
-    @inlinable public mutating func closeAfterAnswer(_ reason: CloseReason) {
-        if _closeReason == nil { _closeReason = reason }
+    mutating func closeAfterAnswer(_ reason: CloseReason) {
+        if closeReason == nil { closeReason = reason }
         queue.removeAll()
         queueHead = 0
     }
@@ -119,28 +116,28 @@ public struct ConnectionStateMachine<Line> {
 
     /// The channel asks to read: true to read now; false defers the read
     /// (held-back requests or unread output) until `shouldResumeReading`.
-    @inlinable public mutating func readRequested() -> Bool {
-        if _waiting || queuedCount >= queueLimit || !_writable {
+    mutating func readRequested() -> Bool {
+        if waiting || queuedCount >= queueLimit || !writable {
             readDeferred = true
             return false
         }
         return true
     }
 
-    @inlinable public mutating func writabilityChanged(_ isWritable: Bool) {
-        _writable = isWritable
+    mutating func writabilityChanged(_ isWritable: Bool) {
+        writable = isWritable
     }
 
     /// Whether a deferred read should be issued now.
-    @inlinable public mutating func shouldResumeReading() -> Bool {
-        guard readDeferred, !_waiting, queuedCount < queueLimit, _writable, _closeReason == nil else { return false }
+    mutating func shouldResumeReading() -> Bool {
+        guard readDeferred, !waiting, queuedCount < queueLimit, writable, closeReason == nil else { return false }
         readDeferred = false
         return true
     }
 
     // MARK: - Ending
 
-    public enum Idleness {
+    enum Idleness {
         /// Nothing was read for `idle_timeout`.
         case read
         /// No write completed for `idle_timeout`.
@@ -148,44 +145,44 @@ public struct ConnectionStateMachine<Line> {
     }
 
     /// An idle timer fired: the reason to close, or nil to keep the connection.
-    @inlinable public mutating func idle(_ kind: Idleness) -> CloseReason? {
-        guard _closeReason == nil, !_waiting else { return nil }
+    mutating func idle(_ kind: Idleness) -> CloseReason? {
+        guard closeReason == nil, !waiting else { return nil }
         switch kind {
         case .read:
             // Asked nothing and owed nothing.
-            guard queuedCount == 0, _writable else { return nil }
-            _closeReason = .idle
+            guard queuedCount == 0, writable else { return nil }
+            closeReason = .idle
         case .write:
             // Answers are owed and none got out: the client does not read.
-            guard !_writable || queuedCount > 0 else { return nil }
-            _closeReason = .stalled
+            guard !writable || queuedCount > 0 else { return nil }
+            closeReason = .stalled
         }
         queue.removeAll()
         queueHead = 0
-        return _closeReason
+        return closeReason
     }
 
     /// The client closed its side: close once everything asked is answered.
-    @inlinable public mutating func inputEnded() -> CloseReason? {
+    mutating func inputEnded() -> CloseReason? {
         inputClosed = true
         return closeIfFinished(.endOfInput)
     }
 
     /// The daemon stops: finish what was asked, then close.
-    @inlinable public mutating func quiesce() -> CloseReason? {
+    mutating func quiesce() -> CloseReason? {
         quiescing = true
         return closeIfFinished(.stopping)
     }
 
     /// After answers were written: whether the connection may now close
     /// (input ended or stopping, nothing owed).
-    @inlinable public mutating func closeIfFinished() -> CloseReason? {
+    mutating func closeIfFinished() -> CloseReason? {
         closeIfFinished(inputClosed ? .endOfInput : .stopping)
     }
 
-    @usableFromInline mutating func closeIfFinished(_ reason: CloseReason) -> CloseReason? {
-        guard _closeReason == nil, inputClosed || quiescing, !_waiting, queuedCount == 0 else { return nil }
-        _closeReason = reason
+    private mutating func closeIfFinished(_ reason: CloseReason) -> CloseReason? {
+        guard closeReason == nil, inputClosed || quiescing, !waiting, queuedCount == 0 else { return nil }
+        closeReason = reason
         return reason
     }
 }
