@@ -26,9 +26,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let server: ServerContext
     private let directory: ProfileDirectory
     private var machine = ConnectionStateMachine<ByteBuffer>(queueLimit: ConnectionHandler.queueLimit)
-    private var peer: PeerCredentials?
-    /// The peer's groups in the user database, once looked up.
-    private var userGroups: [UInt32]?
+    /// Who the peer is and what it may read (set when the channel is active).
+    private var access = PeerAccess(peer: nil)
     /// An incomplete line carried over to the next read.
     private var partial: ByteBuffer?
     /// After an over-long line nothing more is read.
@@ -45,8 +44,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Since when output has been blocked (the channel not writable).
     private var blockedSince: NIODeadline?
     private var idleCheck: Scheduled<Void>?
-    /// The profile last asked for, with the directory generation it belongs to.
-    private var lastProfile: (generation: Int, handle: ProfileHandle)?
     /// `tokend_requests_total` of this connection since the last read cycle
     /// (added to the shared counters once per cycle, not once per request).
     private var tally = RequestCounters.Tally()
@@ -64,14 +61,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.server = server
         directory = server.engine.directory
         idleTimeout = .nanoseconds(server.idleTimeout.nanoseconds)
-        self.peer = peer
+        access = PeerAccess(peer: peer)
     }
 
     // MARK: - Lifecycle
 
     func channelActive(context: ChannelHandlerContext) {
-        if peer == nil { peer = PeerCredentials.of(context.channel) }
-        if peer == nil {
+        if access.peer == nil { access = PeerAccess(peer: PeerCredentials.of(context.channel)) }
+        if access.peer == nil {
             server.logger.warning("closing a connection whose peer credentials cannot be read")
             context.close(promise: nil)
         }
@@ -331,11 +328,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .needsUserGroups: return false
                 }
             } else {
-                guard let profiles = readableProfiles() else { return false }
+                guard let profiles = access.readable(in: directory) else { return false }
                 awaitStatus(Set(profiles.map(\.name)), context: context)
             }
         case .list:
-            guard let profiles = readableProfiles() else { return false }
+            guard let profiles = access.readable(in: directory) else { return false }
             write(.ok(profiles.map(\.name).joined(separator: " ")), context: context)
         case .ping:
             write(.ok("PONG"), context: context)
@@ -385,11 +382,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// it; otherwise the error is answered, unless only the user database
     /// can tell (the caller then retries after looking the groups up).
     private func authorize(_ name: String, request: Request, unknown: String? = nil, context: ChannelHandlerContext) -> Authorization {
-        guard let profile = lookUp(name) else {
+        guard let profile = access.lookUp(name, in: directory) else {
             write(.error(.unknownProfile, unknown ?? "no profile named \(name)"), context: context)
             return .answered
         }
-        switch decide(profile) {
+        switch access.decide(profile) {
         case .allowed:
             return .allowed(profile)
         case .denied:
@@ -400,35 +397,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The profiles this peer may read (`LIST`, `STATUS`); nil when a
-    /// user-database lookup must come first.
-    private func readableProfiles() -> [ProfileHandle]? {
-        let all = directory.all()
-        if all.contains(where: { decide($0) == .needsUserGroups }) { return nil }
-        return all.filter { decide($0) == .allowed }
-    }
-
-    /// The profile of that name in force now. The last one found is kept
-    /// with the directory's generation, so that a client asking for the
-    /// same profile again (the usual case) takes no lock to find it.
-    private func lookUp(_ name: String) -> ProfileHandle? {
-        let generation = directory.generation
-        if let cached = lastProfile, cached.generation == generation, cached.handle.name == name { return cached.handle }
-        guard let handle = directory.handle(named: name) else { return nil }
-        lastProfile = (generation, handle)
-        return handle
-    }
-
-    private func decide(_ profile: ProfileHandle) -> AccessDecision {
-        guard let peer else { return .denied }
-        return profile.access.decide(uid: peer.uid, gid: peer.gid, kernelGroups: peer.kernelGroups, userGroups: userGroups)
-    }
-
     /// Looks the peer's groups up (cached, off the event loop), then runs `then`.
     private func withUserGroups(context: ChannelHandlerContext, _ then: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) {
-        guard let peer else { return }
+        guard let peer = access.peer else { return }
         if let cached = server.userGroups.cached(uid: peer.uid) {
-            userGroups = cached
+            access.userGroups = cached
             then(self, context)
             return
         }
@@ -441,10 +414,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // database's groups (only uid, gid and the kernel's list), and is
             // not kept: the next request asks again.
             let groups = (try? result.get()) ?? nil
-            handler.userGroups = groups ?? []
+            handler.access.userGroups = groups ?? []
             handler.machine.waitEnded()
             then(handler, context)
-            if groups == nil { handler.userGroups = nil }
+            if groups == nil { handler.access.userGroups = nil }
             handler.resume(context: context)
         }
     }
@@ -590,7 +563,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private var peerMetadata: Logger.Metadata {
-        guard let peer else { return [:] }
+        guard let peer = access.peer else { return [:] }
         return ["uid": .stringConvertible(peer.uid), "pid": .stringConvertible(peer.pid)]
     }
 }
