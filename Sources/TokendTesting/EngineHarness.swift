@@ -99,8 +99,15 @@ public final class EngineHarness: Sendable {
         let done = engine.shutdown(grace: .seconds(1))
         let box = NIOLockedValueBox(false)
         done.whenComplete { _ in box.withLockedValue { $0 = true } }
-        for _ in 0..<200 where !box.withLockedValue({ $0 }) {
+        // The grace runs on the manual clock, the disk thread on real time
+        // (slow under a sanitizer on a busy machine, where a fixed number of
+        // steps gave up before that thread ended and LeakSanitizer reported
+        // its queue): step the clock, and give the real threads a moment
+        // between steps, for up to a minute.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !box.withLockedValue({ $0 }), ContinuousClock.now < deadline {
             await loop.advanceTime(by: .milliseconds(10))
+            if !box.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
         }
         await loop.shutdownGracefully()
     }
