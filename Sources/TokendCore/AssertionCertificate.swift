@@ -12,10 +12,7 @@ public struct AssertionCertificate: Equatable, Sendable {
     public let sha256: [UInt8]
 
     /// Lower-case hex of the leaf's SHA-256: its identity in the cache fingerprint.
-    public var fingerprintDigest: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: sha256.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
+    public var fingerprintDigest: String { SHA256.hex(chain[0]) }
 
     public init(chain: [[UInt8]]) {
         precondition(!chain.isEmpty, "an assertion certificate needs its leaf")

@@ -73,16 +73,14 @@ public enum ConfigurationLoader {
             case .failure(let e): fail("cache_key_file", "cannot read \(file): \(e.message)")
             }
         case .credential(let name):
-            if let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty {
-                switch host.readFile(directory + "/" + name, limit: 4096) {
+            if let file = credentialFile(name, host: host, key: "cache_key_credential", fail: fail) {
+                switch host.readFile(file, limit: 4096) {
                 case .success(var bytes):
                     defer { for i in bytes.indices { bytes[i] = 0 } }
                     if let key = CacheKey.parse(bytes) { configuration.cacheKey = key }
                     else { fail("cache_key_credential", "credential \(name) holds no 256-bit key: 32 bytes, or 64 hex digits (openssl rand -hex 32)") }
                 case .failure(let e): fail("cache_key_credential", "cannot read credential \(name): \(e.message)")
                 }
-            } else {
-                fail("cache_key_credential", "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
             }
         case .inline, nil:
             break
@@ -110,14 +108,11 @@ public enum ConfigurationLoader {
                 case .failure(let e): fail("\(key).client_secret_file", "cannot read \(file): \(e.message)")
                 }
             case .credential(let name):
-                if let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty {
-                    let file = directory + "/" + name
+                if let file = credentialFile(name, host: host, key: "\(key).client_secret_credential", fail: fail) {
                     switch readSecret(file, host: host) {
                     case .success(let s): profile.clientSecret = s
                     case .failure(let e): fail("\(key).client_secret_credential", "cannot read credential \(name) (\(file)): \(e.message)")
                     }
-                } else {
-                    fail("\(key).client_secret_credential", "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
                 }
             }
             if profile.authMethod.usesAssertion {
@@ -199,11 +194,8 @@ public enum ConfigurationLoader {
                 file = path
             case .credential(let name):
                 settingsKey = "\(key).client_assertion_key_credential"
-                guard let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty else {
-                    fail(settingsKey, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
-                    return
-                }
-                file = directory + "/" + name
+                guard let resolved = credentialFile(name, host: host, key: settingsKey, fail: fail) else { return }
+                file = resolved
             case .inline, nil:
                 return  // the parser already said a key is needed
             }
@@ -256,11 +248,8 @@ public enum ConfigurationLoader {
         switch file.source {
         case .credential(let name):
             settingsKey = prefix + "credential"
-            guard let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty else {
-                fail(settingsKey, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
-                return
-            }
-            file.path = directory + "/" + name
+            guard let resolved = credentialFile(name, host: host, key: settingsKey, fail: fail) else { return }
+            file.path = resolved
         case .file, .inline:
             settingsKey = prefix + "file"
         }
@@ -280,6 +269,16 @@ public enum ConfigurationLoader {
                 }
             }
         }
+    }
+
+    /// `$CREDENTIALS_DIRECTORY/NAME`, the file systemd's `LoadCredential=`
+    /// made; nil, reported at `key`, when the directory is not set.
+    static func credentialFile(_ name: String, host: some HostEnvironment, key: String, fail: (String, String) -> Void) -> String? {
+        guard let directory = host.environment("CREDENTIALS_DIRECTORY"), !directory.isEmpty else {
+            fail(key, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=); cannot read credential \(name)")
+            return nil
+        }
+        return directory + "/" + name
     }
 
     /// A secret file's content less one trailing newline; empty is an error.

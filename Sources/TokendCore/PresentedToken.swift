@@ -81,30 +81,27 @@ public enum PresentedToken {
             return .failure(Refusal(message: "\(path) is empty: no \(kind.noun) to send", expired: false, code: "credential_unreadable"))
         }
         let bytes = content[first...last]
-        guard kind == .assertion else {
-            // Any subject token is sent as it is; a JWS has its exp checked.
-            let text = String(decoding: bytes, as: UTF8.self)
-            if case .jws(let exp?) = shape(text), unixNow >= exp - expiryMargin {
-                return .failure(Refusal(message: "\(kind.noun) expired at \(RFC3339.format(exp)) (\(path))", expired: true, code: kind.expiredCode))
-            }
-            return .success(text)
-        }
-        // Printable ASCII without spaces: every JWS is; anything else is a
-        // wrong file, and is described, never quoted.
-        guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            return .failure(Refusal(message: "\(path) does not hold a JWS: it has spaces or characters outside printable ASCII",
-                                    expired: false, code: "credential_unreadable"))
-        }
         let text = String(decoding: bytes, as: UTF8.self)
         let exp: Double?
-        switch shape(text) {
-        case .jws(let e):
-            exp = e
-        case .jwsWithBadExpiry:
-            return .failure(Refusal(message: "\(path) does not hold a usable \(kind.noun): its exp claim is not a number",
-                                    expired: false, code: "credential_unreadable"))
-        case .notJWS(let why):
-            return .failure(Refusal(message: "\(path) does not hold a JWS: \(why)", expired: false, code: "credential_unreadable"))
+        if kind == .subjectToken {
+            // Any subject token is sent as it is; a JWS has its exp checked.
+            if case .jws(let e) = shape(text) { exp = e } else { exp = nil }
+        } else {
+            // Printable ASCII without spaces: every JWS is; anything else is a
+            // wrong file, and is described, never quoted.
+            guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                return .failure(Refusal(message: "\(path) does not hold a JWS: it has spaces or characters outside printable ASCII",
+                                        expired: false, code: "credential_unreadable"))
+            }
+            switch shape(text) {
+            case .jws(let e):
+                exp = e
+            case .jwsWithBadExpiry:
+                return .failure(Refusal(message: "\(path) does not hold a usable \(kind.noun): its exp claim is not a number",
+                                        expired: false, code: "credential_unreadable"))
+            case .notJWS(let why):
+                return .failure(Refusal(message: "\(path) does not hold a JWS: \(why)", expired: false, code: "credential_unreadable"))
+            }
         }
         if let exp, unixNow >= exp - expiryMargin {
             return .failure(Refusal(message: "\(kind.noun) expired at \(RFC3339.format(exp)) (\(path))", expired: true, code: kind.expiredCode))

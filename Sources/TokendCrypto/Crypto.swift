@@ -2,14 +2,7 @@ import CCryptoShim
 
 /// SHA-256, from OpenSSL's libcrypto (see `CCryptoShim`).
 public enum SHA256 {
-    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        let status = bytes.withUnsafeBytes { input in
-            digest.withUnsafeMutableBytes { tokend_sha256(input.baseAddress, input.count, $0.baseAddress) }
-        }
-        precondition(status == 0, "libcrypto refused SHA-256")
-        return digest
-    }
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] { digest(bytes, length: 32, name: "SHA-256", tokend_sha256) }
 
     /// Lower-case hex of the digest.
     public static func hex(_ bytes: [UInt8]) -> String {
@@ -22,6 +15,22 @@ public enum SHA256 {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// SHA-1, for certificate thumbprints (`x5t`) only.
+public enum SHA1 {
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] { digest(bytes, length: 20, name: "SHA-1", tokend_sha1) }
+}
+
+/// `bytes` through one of the shim's digest functions.
+private func digest(_ bytes: [UInt8], length: Int, name: String,
+                    _ function: (UnsafeRawPointer?, Int, UnsafeMutablePointer<UInt8>?) -> Int32) -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: length)
+    let status = bytes.withUnsafeBytes { input in
+        digest.withUnsafeMutableBytes { function(input.baseAddress, input.count, $0.baseAddress?.assumingMemoryBound(to: UInt8.self)) }
+    }
+    precondition(status == 0, "libcrypto refused \(name)")
+    return digest
 }
 
 /// AES-256-GCM with a 96-bit nonce and a 128-bit tag.

@@ -126,15 +126,3 @@ public enum Certificate {
         der.withUnsafeBytes { tokend_certificate_check($0.baseAddress, $0.count, nil) } == 0
     }
 }
-
-/// SHA-1, for certificate thumbprints (`x5t`) only.
-public enum SHA1 {
-    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 20)
-        let status = bytes.withUnsafeBytes { input in
-            digest.withUnsafeMutableBytes { tokend_sha1(input.baseAddress, input.count, $0.baseAddress) }
-        }
-        precondition(status == 0, "libcrypto refused SHA-1")
-        return digest
-    }
-}
