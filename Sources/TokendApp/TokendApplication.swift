@@ -77,7 +77,8 @@ public enum TokendApplication {
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let diskQueue = DiskQueue()
         let engine = TokenEngine(loop: engineGroup.next(), logger: logger, diskQueue: diskQueue,
-                                 store: tokenStore(configuration, diskQueue, logger), clock: parts.clock, fetchers: parts.fetchers)
+                                 store: tokenStore(configuration, diskQueue, logger), clock: parts.clock,
+                                 fetchers: FleetFetcher.factory(base: parts.fetchers, clock: parts.clock))
         let context = ServerContext(engine: engine, idleTimeout: configuration.idleTimeout,
                                     maxConnections: configuration.maxConnections, logger: logger, userGroups: UserGroupCache())
         let socket = SocketService(configuration: configuration, group: clientGroup, context: context, socketActivation: parts.socketActivation)

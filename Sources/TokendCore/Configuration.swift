@@ -19,6 +19,8 @@ public struct Configuration: Equatable, Sendable {
     public var cacheKey: CacheKey?
     /// Where `/metrics`, `/healthz` and `/readyz` are served (SPEC §10); nil: nowhere.
     public var metricsListen: MetricsAddress?
+    /// The etcd cluster that shares tokens across hosts (SPEC §14); nil: none.
+    public var fleet: FleetConfiguration?
     /// Profiles sorted by name.
     public var profiles: [ProfileConfiguration]
 
@@ -238,6 +240,8 @@ public struct ProfileConfiguration: Equatable, Sendable {
     public var prefetch: Bool
     /// Whether its tokens go to the persistent cache (SPEC §9).
     public var persist: Bool
+    /// `fleet = true`: the `[fleet]` table it shares its token through (SPEC §14).
+    public var fleet: FleetConfiguration?
     public var access: AccessRule
     /// Token files (SPEC §11), in the order of the file.
     public var files: [TokenFileSink]

@@ -85,6 +85,43 @@ public enum ConfigurationLoader {
         case .inline, nil:
             break
         }
+        if configuration.fleet != nil {
+            configuration.fleet?.cacheKey = configuration.cacheKey
+            for index in configuration.profiles.indices where configuration.profiles[index].fleet != nil {
+                configuration.profiles[index].fleet = configuration.fleet
+            }
+        }
+        if let fleet = configuration.fleet {
+            for (fileKey, file) in [("ca_file", fleet.caFile), ("cert_file", fleet.certFile), ("key_file", fleet.keyFile)] {
+                guard let file else { continue }
+                switch host.readFile(file, limit: 16 << 20) {
+                case .failure(let e): fail("fleet.\(fileKey)", "cannot read \(file): \(e.message)")
+                case .success(var bytes): for i in bytes.indices { bytes[i] = 0 }
+                }
+            }
+        }
+        if var fleet = configuration.fleet, let source = fleet.passwordSource {
+            switch source {
+            case .file(let file):
+                switch readSecret(file, host: host) {
+                case .success(let s): fleet.password = s
+                case .failure(let e): fail("fleet.password_file", "cannot read \(file): \(e.message)")
+                }
+            case .credential(let name):
+                if let file = credentialFile(name, host: host, key: "fleet.password_credential", fail: fail) {
+                    switch readSecret(file, host: host) {
+                    case .success(let s): fleet.password = s
+                    case .failure(let e): fail("fleet.password_credential", "cannot read credential \(name) (\(file)): \(e.message)")
+                    }
+                }
+            case .inline:
+                break
+            }
+            configuration.fleet = fleet
+            for index in configuration.profiles.indices where configuration.profiles[index].fleet != nil {
+                configuration.profiles[index].fleet = fleet
+            }
+        }
         if case .name(let name) = configuration.socketGroup {
             if let gid = host.groupID(named: name) { configuration.socketGroup = .id(gid) }
             else { fail("socket_group", "unknown group \"\(name)\"") }

@@ -7,7 +7,7 @@ import TokendProtocol
 /// Every problem is collected, so one run of `tokend --check` shows them all.
 public struct ConfigurationParser {
     public static let topLevelKeys = ["socket", "socket_mode", "socket_group", "log_level", "max_connections", "idle_timeout",
-                                       "state_dir", "cache_key_file", "cache_key_credential", "metrics_listen", "profile"]
+                                       "state_dir", "cache_key_file", "cache_key_credential", "metrics_listen", "fleet", "profile"]
     public static let profileKeys = [
         "token_url", "client_id", "client_secret", "client_secret_file", "client_secret_credential", "audience", "scope",
         "extra_params", "auth_method", "renew_at", "jitter", "retry_min", "retry_max", "timeout", "ca_file",
@@ -18,6 +18,7 @@ public struct ConfigurationParser {
         "client_assertion_certificate_file", "client_assertion_x5t", "client_assertion_x5c",
         "client_assertion_file", "client_assertion_credential",
         "grant", "subject_token_file", "subject_token_credential", "subject_token_type", "requested_token_type",
+        "fleet",
     ]
     /// The JWS algorithms of `client_assertion_alg` (SPEC §12).
     public static let assertionAlgorithms = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
@@ -38,6 +39,8 @@ public struct ConfigurationParser {
     /// Every sink read, also of profiles refused for another reason, so that
     /// one run reports every placement problem.
     var sinksRead: [(profile: String, index: Int, sink: TokenFileSink)] = []
+    /// The `[fleet]` table, for the profiles that share (SPEC §14).
+    var fleetTable: FleetConfiguration?
 
     public static func parse(text: String, file: String) throws(ConfigurationErrors) -> Configuration {
         var parser = ConfigurationParser(file: file, lines: KeyLineIndex(text: text))
@@ -56,6 +59,9 @@ public struct ConfigurationParser {
         if !parser.errors.isEmpty { throw ConfigurationErrors(parser.errors) }
         return configuration
     }
+
+    /// Whether a `[fleet]` table was there and refused (its errors are reported already).
+    var hasFleetTableError: Bool { fleetTable == nil && errors.contains { $0.key == "fleet" || $0.key.hasPrefix("fleet.") } }
 
     // MARK: - Reporting
 
@@ -211,6 +217,8 @@ public struct ConfigurationParser {
             }
             config.cacheKeySource = .credential(credential)
         }
+        config.fleet = fleet(root, cacheKeySet: config.cacheKeySource != nil)
+        fleetTable = config.fleet
 
         if let value = root["profile"] {
             guard let profiles = value.table else {
@@ -512,6 +520,10 @@ public struct ConfigurationParser {
         }
         if let b = bool(table, "prefetch", path) { profile.prefetch = b }
         if let b = bool(table, "persist", path) { profile.persist = b }
+        if let b = bool(table, "fleet", path), b {
+            profile.fleet = fleetTable
+            if fleetTable == nil, table["fleet"] != nil, !hasFleetTableError { fail(path + ["fleet"], "needs a [fleet] table") }
+        }
 
         let uids = idList(table, "allow_uids", path)
         let users = nameList(table, "allow_users", path)

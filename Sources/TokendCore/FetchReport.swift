@@ -13,6 +13,10 @@ public struct FetchReport: Sendable {
     /// attempt fails and backs off, but is no request to the IdP (SPEC §10
     /// counts requests).
     public var sent: Bool
+    /// A token already placed on this host's clock by the fleet store (SPEC §14).
+    public var placed: HeldToken?
+    /// What the fleet store made of the need; nil for a profile without `fleet`.
+    public var note: FleetNote?
 
     public init(sentAt: Instant, result: Result<IssuedToken, FetchFailure>, limits: IdPLimits? = nil, sent: Bool = true) {
         self.sentAt = sentAt

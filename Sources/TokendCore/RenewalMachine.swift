@@ -59,8 +59,10 @@ public struct RenewalMachine {
     public private(set) var lastError: String?
     /// `lastError` in a few words fit for anyone to read (`FetchFailure.reason`).
     public private(set) var lastReason: String?
-    /// Whether the token held came from the persistent cache (SPEC §9) rather than the IdP.
-    public private(set) var tokenFromCache = false
+    /// Where the token held came from: the IdP, the persistent cache (SPEC §9)
+    /// or another host of the fleet (SPEC §14).
+    public private(set) var tokenSource = TokenSource.idp
+    public var tokenFromCache: Bool { tokenSource == .cache }
 
     private var waiters: [Waiter] = []
     private var published: HeldToken?
@@ -100,7 +102,7 @@ public struct RenewalMachine {
             if let held = restored.token {
                 token = held
                 published = held
-                tokenFromCache = true
+                tokenSource = .cache
                 nextAttempt = held.renewAt
                 actions.append(.publish(held))
             }
@@ -135,22 +137,28 @@ public struct RenewalMachine {
     }
 
     /// The request started by `startFetch` ended.
-    /// - Parameter sentAt: when the request was sent (its token's lifetime counts from here).
-    public mutating func fetchFinished(_ result: Result<IssuedToken, FetchFailure>, sentAt: Instant, now: Instant) -> [RenewalAction] {
+    /// - Parameters:
+    ///   - sentAt: when the request was sent (its token's lifetime counts from here).
+    ///   - placed: the token already placed on this host's clock by the fleet
+    ///     (SPEC §14): its expiry and renewal moment are used as they are.
+    ///   - source: `.fleet` for a token another host obtained (no request of
+    ///     this host's: not counted in `fetches`).
+    public mutating func fetchFinished(_ result: Result<IssuedToken, FetchFailure>, sentAt: Instant, now: Instant,
+                                       placed: HeldToken? = nil, source: TokenSource = .idp) -> [RenewalAction] {
         var actions: [RenewalAction] = []
         fetchInFlight = false
         notBefore = nil
         var outcome = result
-        if case .success(let issued) = result, sentAt + issued.lifetime - now < HeldToken.minimumServableLifetime {
+        if case .success(let issued) = result, (placed?.expiresAt ?? sentAt + issued.lifetime) - now < HeldToken.minimumServableLifetime {
             outcome = .failure(FetchFailure("the IdP issued a token that expired before it could be served (lifetime \(issued.lifetime))",
                                             kind: .invalidResponse))
         }
         switch outcome {
         case .success(let issued):
-            let held = HeldToken(token: issued, obtainedAt: sentAt,
-                                 renewAt: policy.renewalMoment(for: issued, sentAt: sentAt, unit: uniform()))
-            fetches += 1
-            tokenFromCache = false
+            let held = placed ?? HeldToken(token: issued, obtainedAt: sentAt,
+                                           renewAt: policy.renewalMoment(for: issued, sentAt: sentAt, unit: uniform()))
+            if source != .fleet { fetches += 1 }
+            tokenSource = source
             if consecutiveFailures > 0 { actions.append(.logRecovered(failures: consecutiveFailures)) }
             consecutiveFailures = 0
             lastError = nil
@@ -250,6 +258,11 @@ public struct RenewalMachine {
         guard held.isServable(at: now) else { return .expired }
         return fetchInFlight || consecutiveFailures > 0 || now >= held.renewAt ? .renewing : .fresh
     }
+}
+
+/// Where a held token came from (`STATUS` `source`, SPEC §5, §9, §14).
+public enum TokenSource: String, Sendable {
+    case idp, cache, fleet
 }
 
 /// The `state` field of `STATUS` (SPEC §5).

@@ -16,8 +16,10 @@ public struct ProfileStatus: Equatable, Sendable {
     public var expired = false
     /// Why token files could not be written or removed, one per failing sink.
     public var fileErrors: [String] = []
-    /// Where the current token came from: "cache" or "idp"; nil without one.
+    /// Where the current token came from: "cache", "idp" or "fleet"; nil without one.
     public var source: String?
+    /// SPEC §14: "pending", "ok" or "unavailable: …" for a `fleet` profile, else nil.
+    public var fleet: String?
     /// Seconds until the next attempt while a retry is pending, else 0 (SPEC §10).
     public var backoffSeconds: Double = 0
     /// Whether it fetches at start (`prefetch`), and whether it was ever asked.
@@ -33,7 +35,7 @@ public struct ProfileStatus: Equatable, Sendable {
         state = machine.status(now: now)
         if let held = machine.token, held.isServable(at: now) {
             expiresIn = held.remaining(at: now).wholeSeconds
-            source = machine.tokenFromCache ? "cache" : "idp"
+            source = machine.tokenSource.rawValue
             issuedTokenType = held.token.issuedTokenType
         }
         if machine.fetchInFlight {
@@ -71,7 +73,7 @@ public struct ProfileStatus: Equatable, Sendable {
     public var document: StatusDocument.Profile {
         StatusDocument.Profile(name: name, state: state.rawValue, expiresIn: expiresIn.map { Int($0) }, renewIn: renewIn.map { Int($0) },
                                fetches: fetches, failures: failures, lastError: lastError, fileErrors: fileErrors, source: source,
-                               idpLimits: idpLimits?.json, issuedTokenType: issuedTokenType)
+                               idpLimits: idpLimits?.json, issuedTokenType: issuedTokenType, fleet: fleet)
     }
 }
 

@@ -17,6 +17,14 @@ public struct TokenRequest: Equatable, Sendable {
         a.url == b.url && a.body == b.body && a.headers.elementsEqual(b.headers) { $0.name == $1.name && $0.value == $1.value }
     }
 
+    /// Any other POST (the etcd gateway's calls, SPEC §14).
+    public init(url: String, headers: [(name: String, value: String)], body: String) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.secretForms = []
+    }
+
     /// - Parameters:
     ///   - assertion: the client assertion of this request: signed anew for
     ///     `private_key_jwt` and `client_secret_jwt`, read from its file for

@@ -29,6 +29,10 @@ final class ProfileRunner {
     /// limit's low-remaining warning stays quiet (SPEC §10).
     private var limits: IdPLimits?
     private var limitWarnedUntil: [String: Instant] = [:]
+    /// SPEC §14: `pending` until the fleet's first answer, then `ok` or `unavailable: …`.
+    private var fleetStatus = "pending"
+    private var fleetWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
+    private var invalidWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
     private var waiters: [WaiterID: PendingDemand] = [:]
     private var nextWaiter: UInt64 = 0
     private var wakeTarget: Instant?
@@ -190,6 +194,7 @@ final class ProfileRunner {
         status.fileErrors = files.errors.keys.sorted().compactMap { files.errors[$0] }
         status.prefetch = configuration.prefetch
         status.idpLimits = limits
+        status.fleet = configuration.fleet == nil ? nil : fleetStatus
         return status
     }
 
@@ -204,7 +209,7 @@ final class ProfileRunner {
                 // answer must not let the next start send another at once.
                 persist(attemptStarted: clock.now())
                 let bound = NIOLoopBound(self, eventLoop: loop)
-                client.fetch(on: loop).whenComplete { result in
+                client.fetch(currentNeed(), on: loop).whenComplete { result in
                     let runner = bound.value
                     runner.fetchCompleted(result)
                 }
@@ -224,6 +229,8 @@ final class ProfileRunner {
             case .scheduleWake(let instant):
                 schedule(instant)
             case .logObtained(let held):
+                // An adopted token is logged as such (`record(_:now:)`).
+                if machine.tokenSource == .fleet { continue }
                 let now = clock.now()
                 logger.info("obtained a token", metadata: [
                     "type": .string(held.token.tokenType),
@@ -246,6 +253,39 @@ final class ProfileRunner {
         }
     }
 
+    /// What the clients waiting now ask for, for the fleet (SPEC §14).
+    private func currentNeed() -> FleetNeed {
+        var need = FleetNeed(holdingValidToken: machine.token?.isServable(at: clock.now()) ?? false)
+        for pending in waiters.values {
+            switch pending.demand {
+            case .refresh: need.refresh = true
+            case .token(let minTTL?): need.minTTL = need.minTTL.map { Swift.max($0, minTTL) } ?? minTTL
+            case .token(nil): break
+            }
+        }
+        return need
+    }
+
+    /// What the fleet made of a need: `STATUS`, metrics, and at most one
+    /// warning a minute for etcd's problems and for invalid entries.
+    private func record(_ note: FleetNote, now: Instant) {
+        fleetStatus = note.status
+        Telemetry.fleet(profile: configuration.name, note)
+        if note.status != "ok", fleetWarnings.admit(now: now).log {
+            logger.warning("the fleet store cannot be used; working alone for this need", metadata: ["error": .string(note.status)])
+        }
+        if let why = note.invalidReason, invalidWarnings.admit(now: now).log {
+            logger.warning("the fleet's entry is not used (another cache key, or not written by tokend); it is never served",
+                           metadata: ["reason": .string(why)])
+        }
+        if note.adopted, let held = machine.token {
+            logger.info("adopted the fleet's token", metadata: [
+                "expires_in": .string(held.remaining(at: now).wholeSecondsDescription),
+                "renew_in": .string(TimeSpan(nanoseconds: max(0, (held.renewAt - now).nanoseconds)).wholeSecondsDescription),
+            ])
+        }
+    }
+
     private func fetchCompleted(_ result: Result<FetchReport, any Error>) {
         guard !stopped else { return }
         let report: FetchReport
@@ -261,8 +301,10 @@ final class ProfileRunner {
         case .failure(let failure): outcome = failure.kind.rawValue
         }
         if report.sent { Telemetry.tokenRequest(profile: configuration.name, outcome: outcome, duration: now - report.sentAt) }
-        record(report.limits, now: now)
-        run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now))
+        if report.sent || report.note == nil { record(report.limits, now: now) }
+        let adopted = report.note?.adopted == true
+        run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now, placed: report.placed, source: adopted ? .fleet : .idp))
+        if let note = report.note { record(note, now: now) }
         persist()
     }
 

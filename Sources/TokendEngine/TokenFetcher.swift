@@ -11,10 +11,17 @@ import TokendHTTP
 public protocol TokenFetcher: Sendable {
     /// Sends one token request; the future completes on `eventLoop`.
     func fetch(on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport>
+    /// Obtains a token for `need`: a fleet profile's fetcher (SPEC §14)
+    /// looks at the shared entry first; the others send one request.
+    func fetch(_ need: FleetNeed, on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport>
     /// Ends the request under way, if any, soon (a stop or a reload).
     func abort()
     /// Releases what the fetcher holds once any request under way has ended; then `then` runs.
     func shutdown(then: @escaping @Sendable () -> Void)
+}
+
+extension TokenFetcher {
+    public func fetch(_ need: FleetNeed, on eventLoop: any EventLoop) -> EventLoopFuture<FetchReport> { fetch(on: eventLoop) }
 }
 
 /// Makes the fetcher of a profile (a new one for each runner: a reload that

@@ -16,6 +16,7 @@ public enum MetricsBackend {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets = [
             Telemetry.tokenRequestDuration: Telemetry.durationBuckets.map { Duration.nanoseconds(Int64($0 * 1e9)) },
+            Telemetry.fleetLockWait: Telemetry.lockWaitBuckets.map { Duration.nanoseconds(Int64($0 * 1e9)) },
         ]
         MetricsSystem.bootstrap(factory)
         Telemetry.build(version: version)

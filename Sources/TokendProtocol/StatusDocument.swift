@@ -1,6 +1,6 @@
 /// The JSON of a `STATUS` answer (SPEC §5), in both directions: the daemon
 /// renders it, tokenctl reads it.
-/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors","source","idp_limits","issued_token_type"}]}`
+/// `{"version":…,"uptime_s":…,"profiles":[{"name","state","expires_in","renew_in","fetches","failures","last_error","file_errors","source","idp_limits","issued_token_type","fleet"}]}`
 public struct StatusDocument: Equatable, Sendable {
     /// One profile's entry.
     public struct Profile: Equatable, Sendable {
@@ -20,9 +20,12 @@ public struct StatusDocument: Equatable, Sendable {
         public var idpLimits: JSONValue?
         /// RFC 8693's `issued_token_type` of the current token, when a token exchange answered it (SPEC §13).
         public var issuedTokenType: String?
+        /// `pending`, `ok` or `unavailable: …` for a profile shared through the fleet store; nil otherwise (SPEC §14).
+        public var fleet: String?
 
         public init(name: String, state: String, expiresIn: Int?, renewIn: Int?, fetches: Int, failures: Int, lastError: String?,
-                    fileErrors: [String] = [], source: String? = nil, idpLimits: JSONValue? = nil, issuedTokenType: String? = nil) {
+                    fileErrors: [String] = [], source: String? = nil, idpLimits: JSONValue? = nil, issuedTokenType: String? = nil,
+                    fleet: String? = nil) {
             self.name = name
             self.state = state
             self.expiresIn = expiresIn
@@ -34,6 +37,7 @@ public struct StatusDocument: Equatable, Sendable {
             self.source = source
             self.idpLimits = idpLimits
             self.issuedTokenType = issuedTokenType
+            self.fleet = fleet
         }
 
         var json: JSONValue {
@@ -49,6 +53,7 @@ public struct StatusDocument: Equatable, Sendable {
                 ("source", source.map { .string($0) } ?? .null),
                 ("idp_limits", idpLimits ?? .null),
                 ("issued_token_type", issuedTokenType.map { .string($0) } ?? .null),
+                ("fleet", fleet.map { .string($0) } ?? .null),
             ])
         }
     }
@@ -85,7 +90,8 @@ public struct StatusDocument: Equatable, Sendable {
                                     fileErrors: entry["file_errors"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                                     source: entry["source"]?.stringValue,
                                     idpLimits: entry["idp_limits"].flatMap { $0.isNull ? nil : $0 },
-                                    issuedTokenType: entry["issued_token_type"]?.stringValue))
+                                    issuedTokenType: entry["issued_token_type"]?.stringValue,
+                                    fleet: entry["fleet"]?.stringValue))
         }
         return StatusDocument(version: value["version"]?.stringValue ?? "", uptimeSeconds: value["uptime_s"]?.intValue ?? 0,
                               profiles: profiles)

@@ -21,6 +21,13 @@ public enum Telemetry {
     public static let rateLimitRemaining = "tokend_idp_rate_limit_remaining"
     public static let rateLimitLimit = "tokend_idp_rate_limit_limit"
     public static let buildInfo = "tokend_build_info"
+    public static let fleetAdopted = "tokend_fleet_adopted_total"
+    public static let fleetFetched = "tokend_fleet_fetched_total"
+    public static let fleetErrors = "tokend_fleet_errors_total"
+    public static let fleetLockWait = "tokend_fleet_lock_wait_seconds"
+
+    /// The histogram buckets of the fleet's lock wait, in seconds.
+    public static let lockWaitBuckets: [Double] = [0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
     /// The histogram buckets of the token request duration, in seconds.
     public static let durationBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -75,6 +82,14 @@ public enum Telemetry {
         Gauge(label: tokenRemaining, dimensions: dimensions).record(Double(status.expiresIn ?? 0))
         Gauge(label: tokenValid, dimensions: dimensions).record(status.expiresIn == nil ? 0 : 1)
         Gauge(label: backoff, dimensions: dimensions).record(status.backoffSeconds)
+    }
+
+    /// What the fleet store made of one need (SPEC §14).
+    public static func fleet(profile: String, _ note: FleetNote) {
+        if note.adopted { Counter(label: fleetAdopted, dimensions: [("profile", profile)]).increment() }
+        if note.fetched { Counter(label: fleetFetched, dimensions: [("profile", profile)]).increment() }
+        for kind in note.errors { Counter(label: fleetErrors, dimensions: [("kind", kind)]).increment() }
+        if let wait = note.lockWait { Timer(label: fleetLockWait).recordNanoseconds(max(0, wait.nanoseconds)) }
     }
 
     /// A profile that is gone: its series go with it.

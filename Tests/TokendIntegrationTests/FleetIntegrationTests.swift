@@ -1,0 +1,255 @@
+import Foundation
+import Glibc
+import TestIdP
+import Testing
+import TokendCore
+import TokendTesting
+
+/// SPEC §14 with real etcd: a three-member cluster of Debian's
+/// `etcd-server` on loopback ports and real tokend processes sharing one
+/// profile's token through it.
+@Suite(.serialized) struct FleetIntegrationTests {
+    static let key = String(repeating: "5a", count: 32)
+
+    /// A fleet of `count` tokend processes on one IdP and one cluster.
+    final class Fleet {
+        let idp: TestIdP
+        let cluster: EtcdCluster
+        let directory = temporaryDirectory()
+        var daemons: [DaemonProcess] = []
+        let extra: String
+        let fleetExtra: String
+
+        init(idp: TestIdP, cluster: EtcdCluster, extra: String = "renew_at = 0.15\njitter = 0.05\nretry_min = \"1s\"\nretry_max = \"4s\"",
+             fleetExtra: String = "max_clock_skew = \"2s\"") throws {
+            self.idp = idp
+            self.cluster = cluster
+            self.extra = extra
+            self.fleetExtra = fleetExtra
+            try TestFiles.write(directory + "/key", FleetIntegrationTests.key + "\n", mode: 0o600)
+        }
+
+        func config(key: String? = nil, fleet: Bool = true) -> String {
+            let keyFile = key ?? directory + "/key"
+            let endpoints = cluster.endpoints.map { "\"\($0)\"" }.joined(separator: ", ")
+            return """
+                cache_key_file = "\(keyFile)"
+                log_level = "debug"
+                [fleet]
+                endpoints = [\(endpoints)]
+                timeout = "2s"
+                \(fleetExtra)
+                """ + profileConfig("api", url: idp.tokenURL, extra: extra + (fleet ? "\nfleet = true" : ""))
+        }
+
+        @discardableResult
+        func start(key: String? = nil, fleet: Bool = true) throws -> DaemonProcess {
+            let daemon = try DaemonProcess(config: config(key: key, fleet: fleet))
+            #expect(daemon.waitReady(), "\(daemon.log)")
+            daemons.append(daemon)
+            return daemon
+        }
+
+        func stopAll() {
+            for daemon in daemons where daemon.isRunning { daemon.stop() }
+        }
+    }
+
+    static func token(_ answer: String?) -> String? {
+        guard let answer, answer.hasPrefix("OK ") else { return nil }
+        return answer.split(separator: " ").dropFirst().first.map(String.init)
+    }
+
+    static func status(_ daemon: DaemonProcess) -> [String: Any] {
+        guard let answer = try? LineClient(path: daemon.socket).request("STATUS api"),
+              let document = try? JSONSerialization.jsonObject(with: Data(answer.dropFirst(3).utf8)) as? [String: Any] else { return [:] }
+        return (document["profiles"] as? [[String: Any]])?.first ?? [:]
+    }
+
+    /// Waits (up to `timeout` seconds) for `condition`.
+    static func eventually(_ timeout: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Clocks.monotonic() + UInt64(timeout * 1e9)
+        repeat {
+            if condition() { return true }
+            usleep(50_000)
+        } while Clocks.monotonic() < deadline
+        return condition()
+    }
+
+    @Test func eightHostsShareOneTokenPerPeriodAndALateJoinerAdoptsIt() async throws {
+        let cluster = try EtcdCluster()
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 30))
+        let fleet = try Fleet(idp: idp, cluster: cluster)
+        defer { fleet.stopAll() }
+        for _ in 0..<8 { try fleet.start() }
+        let start = Clocks.monotonic()
+        // Every host serves a valid token all along; the IdP is asked about once per period.
+        var tokens = Set<String>()
+        while Clocks.monotonic() - start < 48_000_000_000 {
+            for daemon in fleet.daemons {
+                let answer = try LineClient(path: daemon.socket).request("GET api")
+                let token = Self.token(answer)
+                #expect(token != nil, "\(answer ?? "nil")")
+                if let token { tokens.insert(token) }
+            }
+            usleep(200_000)
+        }
+        // Renewal every 4.5 s (30 s × 0.15): about ten periods in 48 s.
+        let requests = idp.requests.count
+        #expect(requests >= 8 && requests <= 13, "the IdP saw \(requests) requests over ~10 periods")
+        #expect(tokens.count <= requests)
+        let sources = fleet.daemons.map { Self.status($0)["source"] as? String ?? "-" }
+        #expect(sources.contains("fleet"), "\(sources)")
+        for daemon in fleet.daemons { #expect(Self.status(daemon)["fleet"] as? String == "ok") }
+
+        // A late joiner adopts: no request of its own.
+        let before = idp.requests.count
+        let late = try fleet.start()
+        let answer = try LineClient(path: late.socket).request("GET api")
+        #expect(Self.token(answer) != nil)
+        let lateStatus = Self.status(late)
+        #expect(lateStatus["source"] as? String == "fleet", "\(lateStatus)")
+        #expect(lateStatus["fetches"] as? Int == 0)
+        #expect(idp.requests.count - before <= 1, "the late joiner asked the IdP")
+
+        // Nothing readable under the prefix: no token, secret or client id, in clear, base64 or hex.
+        let dump = cluster.dump(prefix: "/tokend/")
+        #expect(dump.contains { $0.key.hasPrefix("/tokend/tokens/") }, "\(dump.map(\.key))")
+        var forbidden = ["demo-secret", "demo"] + tokens
+        forbidden += forbidden.map { Data($0.utf8).base64EncodedString() } + forbidden.map { $0.utf8.map { String(format: "%02x", $0) }.joined() }
+        for (key, value) in dump {
+            let text = String(decoding: value, as: UTF8.self)
+            for secret in forbidden { #expect(!text.contains(secret) && !key.contains(secret), "\(key) holds \(secret.prefix(6))…") }
+        }
+        try await idp.shutdown()
+    }
+
+    @Test func withoutTheFleetEachHostAsksItself() async throws {
+        let cluster = try EtcdCluster(size: 1)
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 30))
+        let fleet = try Fleet(idp: idp, cluster: cluster)
+        defer { fleet.stopAll() }
+        for _ in 0..<4 { try fleet.start(fleet: false) }
+        #expect(Self.eventually(10) { idp.requests.count >= 4 })
+        usleep(9_500_000)
+        // Two more periods: each host renews for itself.
+        #expect(idp.requests.count >= 10, "\(idp.requests.count)")
+        for daemon in fleet.daemons { #expect(Self.status(daemon)["fleet"] is NSNull) }
+        try await idp.shutdown()
+    }
+
+    /// Asks every daemon for a token; records any answer other than a valid one.
+    static func sweep(_ daemons: [DaemonProcess], into failures: inout [String]) {
+        for (index, daemon) in daemons.enumerated() {
+            let answer = try? LineClient(path: daemon.socket).request("GET api")
+            let parts = answer?.split(separator: " ") ?? []
+            // "OK TOKEN TTL": a whole second left at least (never an expired token).
+            if parts.count < 3 || parts[0] != "OK" || (Int(parts[2]) ?? 0) < 1 {
+                failures.append("host \(index): \(answer ?? "no answer")")
+            }
+        }
+    }
+
+    @Test func theLeaderKilledThenTheWholeClusterDownAndBackNoHostFails() async throws {
+        let cluster = try EtcdCluster()
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 30))
+        let fleet = try Fleet(idp: idp, cluster: cluster)
+        defer { fleet.stopAll() }
+        for _ in 0..<4 { try fleet.start() }
+        var failures: [String] = []
+        func run(for seconds: Double) {
+            let end = Clocks.monotonic() + UInt64(seconds * 1e9)
+            while Clocks.monotonic() < end {
+                Self.sweep(fleet.daemons, into: &failures)
+                usleep(100_000)
+            }
+        }
+        run(for: 6)
+        let leader = try #require(cluster.leader(), "no leader: \(cluster.logs())")
+        cluster.kill(leader)
+        run(for: 8)
+        try cluster.start(leader)
+        run(for: 2)
+        // The whole cluster down: every host renews alone, and says so.
+        cluster.stopAll()
+        let duringOutage = idp.requests.count
+        run(for: 12)
+        #expect(idp.requests.count - duringOutage >= 4, "the hosts did not renew during the outage")
+        let outageStatus = fleet.daemons.map { Self.status($0)["fleet"] as? String ?? "-" }
+        #expect(outageStatus.allSatisfy { $0.hasPrefix("unavailable: ") }, "\(outageStatus)")
+        // Back: sharing resumes.
+        try cluster.startAll()
+        #expect(cluster.waitWritable(timeout: 30))
+        run(for: 12)
+        let afterStatus = fleet.daemons.map { Self.status($0)["fleet"] as? String ?? "-" }
+        #expect(afterStatus.allSatisfy { $0 == "ok" }, "\(afterStatus)")
+        let resumed = idp.requests.count
+        run(for: 9.5)
+        #expect(idp.requests.count - resumed <= 3, "sharing did not resume: \(idp.requests.count - resumed) requests in two periods")
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        try await idp.shutdown()
+    }
+
+    @Test func theLockHolderKilledMidRequestTheOthersHaveATokenWithinTimeoutPlusFive() async throws {
+        let cluster = try EtcdCluster(size: 3)
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 30))
+        let fleet = try Fleet(idp: idp, cluster: cluster, extra: "timeout = \"3s\"\nretry_min = \"1s\"")
+        defer { fleet.stopAll() }
+        idp.enqueue(.delay(seconds: 20))
+        let holder = try DaemonProcess(config: fleet.config())
+        // Its request is at the IdP, the lock is taken: kill it there.
+        #expect(Self.eventually(20) { idp.requests.count == 1 && cluster.dump(prefix: "/tokend/locks/").count == 1 }, "\(holder.log)")
+        holder.signal(SIGKILL)
+        _ = holder.wait()
+        let started = Clocks.monotonic()
+        let others = try (0..<3).map { _ in try DaemonProcess(config: fleet.config()) }
+        defer { for daemon in others { daemon.stop() } }
+        for daemon in others { #expect(daemon.waitReady()) }
+        // SPEC §14: a waiter without a token waits the profile's timeout for
+        // the lock, then asks alone; the lock's lease ends after timeout + 5 s.
+        for daemon in others {
+            #expect(Self.eventually(10) { Self.token(try? LineClient(path: daemon.socket).request("GET api")) != nil }, "\(daemon.log)")
+        }
+        let elapsed = Double(Clocks.monotonic() - started) / 1e9
+        #expect(elapsed <= 3 + 5 + 1, "the others needed \(elapsed) s")
+        // At most each waiter asked once; a host started now adopts.
+        #expect(idp.requests.count <= 1 + 3, "\(idp.requests.count)")
+        let before = idp.requests.count
+        let late = try fleet.start()
+        #expect(Self.token(try LineClient(path: late.socket).request("GET api")) != nil)
+        #expect(Self.status(late)["source"] as? String == "fleet")
+        #expect(idp.requests.count == before)
+        try await idp.shutdown()
+    }
+
+    @Test func anEntryOfAnotherKeyAndGarbageAreIgnoredNeverServedAndNeverOverwritten() async throws {
+        let cluster = try EtcdCluster(size: 1)
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 60))
+        let fleet = try Fleet(idp: idp, cluster: cluster, extra: "renew_at = 0.5")
+        defer { fleet.stopAll() }
+        let otherKey = fleet.directory + "/other-key"
+        try TestFiles.write(otherKey, String(repeating: "a7", count: 32) + "\n", mode: 0o600)
+        let foreign = try fleet.start(key: otherKey)
+        let foreignToken = try #require(Self.token(try LineClient(path: foreign.socket).request("GET api")))
+        let entries = cluster.dump(prefix: "/tokend/tokens/")
+        let sealedByOther = try #require(entries.first)
+        // Another key: not adopted, not overwritten; its own token served.
+        let host = try fleet.start()
+        let own = try #require(Self.token(try LineClient(path: host.socket).request("GET api")))
+        #expect(own != foreignToken)
+        #expect(Self.status(host)["source"] as? String == "idp")
+        #expect(cluster.dump(prefix: "/tokend/tokens/").first?.value == sealedByOther.value, "the foreign entry was overwritten")
+        #expect(host.log.contains("the fleet's entry is not used"), "\(host.log)")
+        // Garbage under the key and beside it: the same.
+        foreign.stop()
+        #expect(cluster.put(sealedByOther.key, Array("tokend-fleet 1 aes-256-gcm\nnot base64\n".utf8)))
+        #expect(cluster.put("/tokend/tokens/zz", [0xff, 0x00, 0x41]))
+        #expect(cluster.put("/tokend/garbage", Array("{".utf8)))
+        let third = try fleet.start()
+        let answer = try LineClient(path: third.socket).request("GET api")
+        #expect(Self.token(answer) != nil && Self.token(answer) != foreignToken)
+        #expect(Self.status(third)["source"] as? String == "idp")
+        #expect(host.isRunning && third.isRunning)
+        try await idp.shutdown()
+    }
+}
