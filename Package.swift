@@ -204,6 +204,7 @@ let package = Package(
         .executableTarget(name: "fuzz-private-key", dependencies: ["FuzzReplay", "TokendCrypto"]),
         .executableTarget(name: "fuzz-idp-limits", dependencies: ["FuzzReplay", "TokendCore"]),
         .executableTarget(name: "fuzz-presented-token", dependencies: ["FuzzReplay", "TokendCore"]),
+        .executableTarget(name: "fuzz-etcd-response", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
@@ -222,7 +223,10 @@ let package = Package(
         .testTarget(name: "TokendAppTests", dependencies: ["TokendApp", "TokendCore", "TokendPlatform", "TokendTesting"]),
         .testTarget(
             name: "TokendEngineTests",
-            dependencies: ["TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting"]
+            dependencies: [
+                "TokendEngine", "TokendCore", "TokendPlatform", "TokendTesting",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform"]),
         .testTarget(

@@ -4,13 +4,13 @@
 # A crash leaves its input in fuzz/crashes/TARGET/; copy it into
 # fuzz/corpus/TARGET/ so the test suite replays it from then on.
 #
-#   scripts/fuzz.sh [TARGET...]    targets: request-line token-response configuration cache-entry private-key idp-limits presented-token
+#   scripts/fuzz.sh [TARGET...]    targets: request-line token-response configuration cache-entry private-key idp-limits presented-token etcd-response
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request-line token-response configuration cache-entry private-key idp-limits presented-token)
+[ ${#targets[@]} -gt 0 ] || targets=(request-line token-response configuration cache-entry private-key idp-limits presented-token etcd-response)
 scratch=${FUZZ_SCRATCH_PATH:-.build-fuzz}
 flags=(--scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
 status=0

@@ -131,3 +131,25 @@ public enum EtcdMessages {
         return value.intValue.map(Int64.init)
     }
 }
+
+/// Why etcd could not be used for a call (SPEC §14): `unavailable`
+/// (refused, timeout, TLS, an answer tokend cannot read) or `auth` (its
+/// authentication refused tokend). Neither message quotes a secret.
+public enum FleetStoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unavailable(String)
+    case auth(String)
+
+    public var kind: String {
+        switch self {
+        case .unavailable: return "unavailable"
+        case .auth: return "auth"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unavailable(let why): return why
+        case .auth(let why): return "authentication: \(why)"
+        }
+    }
+}

@@ -3,28 +3,6 @@ import TokendCore
 import TokendPlatform
 import TokendProtocol
 
-/// Why etcd could not be used for a call (SPEC §14): `unavailable`
-/// (refused, timeout, TLS, an answer tokend cannot read) or `auth` (its
-/// authentication refused tokend). Neither message quotes a secret.
-public enum FleetStoreError: Error, Equatable, Sendable, CustomStringConvertible {
-    case unavailable(String)
-    case auth(String)
-
-    public var kind: String {
-        switch self {
-        case .unavailable: return "unavailable"
-        case .auth: return "auth"
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .unavailable(let why): return why
-        case .auth(let why): return "authentication: \(why)"
-        }
-    }
-}
-
 /// A client of etcd's v3 JSON gateway over libcurl: TLS with `ca_file`,
 /// mutual TLS, etcd users (the token renewed when etcd says it is no longer
 /// valid) and failover across `endpoints`. Each call blocks for at most its
@@ -117,7 +95,7 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
             case .response(let status, _, let answer, _, _):
                 if (200..<300).contains(status) { return answer }
                 guard let error = EtcdMessages.status(answer) else {
-                    lastProblem = "\(endpoint): HTTP \(status) without an etcd error"
+                    lastProblem = "\(endpoint): HTTP \(status)\(Self.plainText(answer))"
                     current += 1
                     continue
                 }
@@ -140,6 +118,14 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
         throw .unavailable(lastProblem)
     }
 
+    /// etcd's own words when it answered plain text (the gateway does for
+    /// some refusals): ": TEXT", one line, at most 160 characters.
+    static func plainText(_ answer: [UInt8]) -> String {
+        let text = AnswerLine.oneLine(String(decoding: answer.prefix(160), as: UTF8.self)).trimmingCharacters(whereIn: " \t")
+        guard !text.isEmpty, !text.hasPrefix("{"), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else { return "" }
+        return ": " + text
+    }
+
     private func authenticate(_ endpoint: String, options: TransferOptions, timeout: TimeSpan) throws(FleetStoreError) -> String {
         guard let name = settings.username, let password = settings.password else { throw .auth("no password was read") }
         var options = options
@@ -153,9 +139,10 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
             if (200..<300).contains(status) {
                 do { return try EtcdMessages.authenticateAnswer(answer) } catch { throw .unavailable("\(endpoint): etcd's authentication answer: \(error)") }
             }
-            let message = EtcdMessages.status(answer).map { AnswerLine.oneLine($0.message) } ?? "HTTP \(status)"
-            // 3 InvalidArgument "authentication failed, invalid user ID or password"; 9 "authentication is not enabled".
-            if message.contains("authentication") || message.contains("password") || message.contains("user") {
+            let message = EtcdMessages.status(answer).map { AnswerLine.oneLine($0.message) } ?? "HTTP \(status)\(Self.plainText(answer))"
+            // 3 InvalidArgument "authentication failed, invalid user ID or password"; 9 "authentication is not enabled";
+            // the gateway refuses a client certificate with a CommonName once authentication is on.
+            if message.contains("authentication") || message.contains("password") || message.contains("user") || message.contains("CommonName") {
                 throw .auth("\(endpoint): \(message)")
             }
             throw .unavailable("\(endpoint): \(message)")

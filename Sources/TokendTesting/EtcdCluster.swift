@@ -12,22 +12,44 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
         public let name: String
         public let clientPort: Int
         public let peerPort: Int
-        public var endpoint: String { "http://127.0.0.1:\(clientPort)" }
+        public let scheme: String
+        public var endpoint: String { "\(scheme)://127.0.0.1:\(clientPort)" }
+    }
+
+    /// Serving clients over TLS, requiring a client certificate signed by `ca`.
+    public struct TLS {
+        public var certificate: String
+        public var key: String
+        public var ca: String
+        /// The client certificate and key the fixture's own calls present.
+        public var clientCertificate: String
+        public var clientKey: String
+
+        public init(certificate: String, key: String, ca: String, clientCertificate: String, clientKey: String) {
+            self.certificate = certificate
+            self.key = key
+            self.ca = ca
+            self.clientCertificate = clientCertificate
+            self.clientKey = clientKey
+        }
     }
 
     public static let binary = "/usr/bin/etcd"
     public let directory: String
     public let members: [Member]
+    public let tls: TLS?
     private var processes: [ChildProcess?]
 
     public var endpoints: [String] { members.map(\.endpoint) }
 
     /// Starts `size` members and waits until the cluster accepts a write.
-    public init(size: Int = 3, directory: String = TestFiles.temporaryDirectory(prefix: "tokend-etcd")) throws {
+    public init(size: Int = 3, tls: TLS? = nil, directory: String = TestFiles.temporaryDirectory(prefix: "tokend-etcd")) throws {
         self.directory = directory
+        self.tls = tls
         var members: [Member] = []
         for index in 0..<size {
-            members.append(Member(name: "m\(index)", clientPort: LoopbackTCP.freePort(), peerPort: LoopbackTCP.freePort()))
+            members.append(Member(name: "m\(index)", clientPort: LoopbackTCP.freePort(), peerPort: LoopbackTCP.freePort(),
+                                  scheme: tls == nil ? "http" : "https"))
         }
         self.members = members
         processes = Array(repeating: nil, count: size)
@@ -54,7 +76,7 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
             "--initial-advertise-peer-urls", "http://127.0.0.1:\(member.peerPort)",
             "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "tokend-test",
             "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
-        ]
+        ] + (tls.map { ["--cert-file", $0.certificate, "--key-file", $0.key, "--trusted-ca-file", $0.ca, "--client-cert-auth"] } ?? [])
         processes[index] = try ChildProcess(Self.binary, arguments, environment: ["ETCD_UNSUPPORTED_ARCH": ""],
                                             stderr: .file("\(directory)/\(member.name).log"))
     }
@@ -135,6 +157,15 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
         members.contains { post($0.endpoint, "/v3/kv/put", "{\"key\":\"\(Self.base64(Array(key.utf8)))\",\"value\":\"\(Self.base64(value))\"}")?.contains("revision") == true }
     }
 
+    /// Runs etcdctl against the cluster (users, roles, `auth enable`); its status and output.
+    @discardableResult
+    public func etcdctl(_ arguments: [String]) -> (Int32, String) {
+        let certificates = tls.map { ["--cacert", $0.ca, "--cert", $0.clientCertificate, "--key", $0.clientKey] } ?? []
+        let result = try? ChildProcess.run("/usr/bin/etcdctl", ["--endpoints", endpoints.joined(separator: ",")] + certificates + arguments,
+                                           environment: ["ETCDCTL_API": "3"])
+        return (result?.0 ?? -1, (result?.1 ?? "") + (result?.2 ?? ""))
+    }
+
     /// The members' logs, for a failure message.
     public func logs() -> String {
         members.map { member in
@@ -145,7 +176,8 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
 
     /// A POST through curl; nil when it fails.
     public func post(_ endpoint: String, _ path: String, _ body: String) -> String? {
-        guard let (status, out, _) = try? ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "2", "-X", "POST", endpoint + path, "-d", body]),
+        let certificates = tls.map { ["--cacert", $0.ca, "--cert", $0.clientCertificate, "--key", $0.clientKey] } ?? []
+        guard let (status, out, _) = try? ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "2"] + certificates + ["-X", "POST", endpoint + path, "-d", body]),
               status == 0 else { return nil }
         return out
     }

@@ -227,6 +227,7 @@ import TokendTesting
         let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 60))
         let fleet = try Fleet(idp: idp, cluster: cluster, extra: "renew_at = 0.5")
         defer { fleet.stopAll() }
+        let metricsPort = LoopbackTCP.freePort()
         let otherKey = fleet.directory + "/other-key"
         try TestFiles.write(otherKey, String(repeating: "a7", count: 32) + "\n", mode: 0o600)
         let foreign = try fleet.start(key: otherKey)
@@ -234,8 +235,14 @@ import TokendTesting
         let entries = cluster.dump(prefix: "/tokend/tokens/")
         let sealedByOther = try #require(entries.first)
         // Another key: not adopted, not overwritten; its own token served.
-        let host = try fleet.start()
+        let host = try DaemonProcess(config: fleet.config().replacingOccurrences(of: "[fleet]", with: "metrics_listen = \"127.0.0.1:\(metricsPort)\"\n[fleet]"))
+        fleet.daemons.append(host)
+        #expect(host.waitReady())
         let own = try #require(Self.token(try LineClient(path: host.socket).request("GET api")))
+        let (_, metrics, _) = try runTool("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
+        #expect(metrics.contains("tokend_fleet_errors_total{kind=\"invalid\"} 1"), "\(metrics)")
+        #expect(metrics.contains("tokend_fleet_fetched_total{profile=\"api\"} 1"), "\(metrics)")
+        #expect(metrics.contains("tokend_fleet_lock_wait_seconds_count 1"), "\(metrics)")
         #expect(own != foreignToken)
         #expect(Self.status(host)["source"] as? String == "idp")
         #expect(cluster.dump(prefix: "/tokend/tokens/").first?.value == sealedByOther.value, "the foreign entry was overwritten")
@@ -250,6 +257,77 @@ import TokendTesting
         #expect(Self.token(answer) != nil && Self.token(answer) != foreignToken)
         #expect(Self.status(third)["source"] as? String == "idp")
         #expect(host.isRunning && third.isRunning)
+        try await idp.shutdown()
+    }
+
+    @Test func etcdUsersOverMutualTLSAndARefusedPasswordFallsBackToAskingAlone() async throws {
+        let pki = try makeTestPKI(caName: "etcd test CA")
+        // etcd's gateway refuses a client certificate with a CommonName once
+        // authentication is on (it would not be used as the user): tokend's has none.
+        for step in [["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/O=tokend fleet", "-keyout", pki + "/fleet.key", "-out", pki + "/fleet.csr"],
+                     ["x509", "-req", "-in", pki + "/fleet.csr", "-CA", pki + "/ca.pem", "-CAkey", pki + "/ca.key", "-CAcreateserial",
+                      "-days", "2", "-out", pki + "/fleet.pem"]] {
+            let (status, _, errors) = try runTool("/usr/bin/openssl", step)
+            #expect(status == 0, "\(errors)")
+        }
+        chmod(pki + "/fleet.key", 0o600)
+        let cluster = try EtcdCluster(size: 1, tls: EtcdCluster.TLS(certificate: pki + "/server.pem", key: pki + "/server.key", ca: pki + "/ca.pem",
+                                                                   clientCertificate: pki + "/client.pem", clientKey: pki + "/client.key"))
+        // A user whose role covers the prefix only, then authentication on (etcd's own tool).
+        for command in [["user", "add", "root:rootpw", "--interactive=false"], ["user", "grant-role", "root", "root"],
+                        ["user", "add", "tokend:tokend-pw", "--interactive=false"], ["role", "add", "tokend-fleet"],
+                        ["role", "grant-permission", "tokend-fleet", "--prefix=true", "readwrite", "/tokend/"],
+                        ["user", "grant-role", "tokend", "tokend-fleet"],
+                        ["user", "add", "other:other-pw", "--interactive=false"], ["auth", "enable"]] {
+            let (status, output) = cluster.etcdctl(command)
+            #expect(status == 0, "etcdctl \(command.joined(separator: " ")): \(output)")
+        }
+        let idp = try await TestIdP.start(settings: TestIdP.Settings(lifetime: 60))
+        let directory = temporaryDirectory()
+        try TestFiles.write(directory + "/key", Self.key + "\n", mode: 0o600)
+        try TestFiles.write(directory + "/pass", "tokend-pw\n", mode: 0o600)
+        try TestFiles.write(directory + "/wrong", "not-the-password\n", mode: 0o600)
+        try TestFiles.write(directory + "/other", "other-pw\n", mode: 0o600)
+        let metricsPort = LoopbackTCP.freePort()
+        func config(user: String, password: String, metrics: Bool = false) -> String {
+            """
+            cache_key_file = "\(directory)/key"
+            \(metrics ? "metrics_listen = \"127.0.0.1:\(metricsPort)\"" : "")
+            [fleet]
+            endpoints = ["\(cluster.endpoints[0])"]
+            ca_file = "\(pki)/ca.pem"
+            cert_file = "\(pki)/fleet.pem"
+            key_file = "\(pki)/fleet.key"
+            username = "\(user)"
+            password_file = "\(directory)/\(password)"
+            """ + profileConfig("api", url: idp.tokenURL, extra: "fleet = true")
+        }
+        let first = try DaemonProcess(config: config(user: "tokend", password: "pass"))
+        defer { first.stop() }
+        #expect(first.waitReady())
+        let token = try #require(Self.token(try LineClient(path: first.socket).request("GET api")))
+        #expect(Self.status(first)["fleet"] as? String == "ok", "\(Self.status(first)) \(first.log)")
+        let second = try DaemonProcess(config: config(user: "tokend", password: "pass"))
+        defer { second.stop() }
+        #expect(second.waitReady())
+        #expect(Self.token(try LineClient(path: second.socket).request("GET api")) == token)
+        #expect(Self.status(second)["source"] as? String == "fleet")
+        #expect(idp.requests.count == 1)
+
+        // A wrong password, or a user without the prefix: refused, counted as auth, served all the same.
+        for (user, password) in [("tokend", "wrong"), ("other", "other")] {
+            let refused = try DaemonProcess(config: config(user: user, password: password, metrics: true))
+            #expect(refused.waitReady())
+            let answer = try LineClient(path: refused.socket).request("GET api")
+            #expect(Self.token(answer) != nil && Self.token(answer) != token, "\(answer ?? "")")
+            let fleet = Self.status(refused)["fleet"] as? String ?? ""
+            #expect(fleet.hasPrefix("unavailable: authentication: "), "\(fleet)")
+            #expect(!refused.log.contains("not-the-password") && !refused.log.contains("other-pw") && !fleet.contains("pw"))
+            let (_, metrics, _) = try runTool("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
+            #expect(metrics.contains("tokend_fleet_errors_total{kind=\"auth\"} 1"), "\(metrics)")
+            #expect(metrics.contains("tokend_fleet_fetched_total") == false, "a host that could not share counted a fleet fetch")
+            refused.stop()
+        }
         try await idp.shutdown()
     }
 }

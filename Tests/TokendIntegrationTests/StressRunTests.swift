@@ -40,7 +40,7 @@ import Testing
     }
 
     /// Every committed fuzz input (seeds and past crashes) still passes.
-    @Test(arguments: ["request-line", "token-response", "configuration", "cache-entry", "private-key", "idp-limits", "presented-token"])
+    @Test(arguments: ["request-line", "token-response", "configuration", "cache-entry", "private-key", "idp-limits", "presented-token", "etcd-response"])
     func fuzzCorpusReplays(target: String) throws {
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("fuzz/corpus/\(target)").path
