@@ -11,7 +11,7 @@
 #   make deb              dist/tokend_VERSION_amd64.deb with debhelper, checked by lintian
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
-#   make bench | chaos | abuse   release build, then tokend-bench (issue 6)
+#   make bench | chaos | chaos-fleet | abuse   release build, then tokend-bench
 #   make fuzz | test-sanitize
 #
 # Variables (make VAR=value): PREFIX DESTDIR BINDIR DOCDIR UNITDIR SYSUSERSDIR
@@ -42,7 +42,7 @@ SWIFT_RELEASE_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH_
 UNIT_SED = -e 's|/usr/local/bin/|$(BINDIR)/|g' \
            -e 's|/usr/local/share/doc/tokend/|$(DOCDIR)/|g'
 
-.PHONY: all debug release release-binaries deb test dev check-units check-install check-systemd install uninstall bench chaos abuse fuzz test-sanitize
+.PHONY: all debug release release-binaries deb test dev check-units check-install check-systemd install uninstall bench chaos chaos-fleet abuse fuzz test-sanitize
 
 all: debug
 
@@ -84,6 +84,11 @@ bench:
 
 chaos:
 	./scripts/bench.sh chaos
+
+# SPEC §14: 8 instances through a real etcd cluster, then the same without the fleet store.
+chaos-fleet:
+	./scripts/bench.sh chaos --fleet 8 --duration 120
+	./scripts/bench.sh chaos --fleet 8 --duration 120 --without-fleet-store
 
 abuse:
 	./scripts/bench.sh abuse

@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh perf  [--requests N] [--idle-seconds S] [--runs N]
 #   scripts/bench.sh chaos [--duration S] [--clients N]
+#   scripts/bench.sh chaos --fleet N [--duration S] [--without-fleet-store]   (SPEC §14, real etcd)
 #   scripts/bench.sh abuse [--duration S]
 set -euo pipefail
 cd "$(dirname "$0")/.."

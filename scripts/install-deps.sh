@@ -30,6 +30,25 @@ if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# etcd for the fleet store's tests (SPEC §14): Debian's etcd-server and
+# etcdctl, never its packaged service (the tests start their own members on
+# free loopback ports): a policy-rc.d refuses the start during the install,
+# and the unit is disabled where systemd runs.
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    echo "installing: etcd-server etcd-client (its service stays off)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    ((${#need[@]})) || apt-get update -qq
+    apt-get install -y -qq etcd-server etcd-client >/dev/null
+    ((made_policy)) && rm -f "$policy"
+    if [[ -d /run/systemd/system ]]; then systemctl disable --now etcd.service >/dev/null 2>&1 || true; fi
+fi
 # Independent implementations the interoperability tests run against
 # (Authlib's OAuth 2.0 server on Flask), from PyPI.
 if ! python3 -c 'import authlib, flask, cryptography, prometheus_client' >/dev/null 2>&1; then

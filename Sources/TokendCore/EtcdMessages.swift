@@ -118,9 +118,12 @@ public enum EtcdMessages {
         return token
     }
 
+    /// An answer of etcd's: a JSON object with its `header` (an empty `{}`
+    /// from something else must not read as "not applied" or "no key").
     private static func object(_ body: [UInt8]) throws(Unreadable) -> JSONValue {
         guard body.count <= maximumResponseBytes, let value = try? JSONParser.parse(body) else { throw Unreadable("not JSON") }
         guard case .object = value else { throw Unreadable("not a JSON object") }
+        guard value["header"] != nil else { throw Unreadable("no header: not an etcd answer") }
         return value
     }
 

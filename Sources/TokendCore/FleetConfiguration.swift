@@ -27,7 +27,9 @@ public struct FleetConfiguration: Equatable, Sendable {
 
     public static let keys = ["endpoints", "prefix", "ca_file", "cert_file", "key_file", "username", "password_file",
                               "password_credential", "timeout", "max_clock_skew"]
-    public static let timeoutRange = TimeSpan.milliseconds(100)...TimeSpan.seconds(60 as Int64)
+    /// At most the lock's lease beyond the profile's timeout (5 s): a holder's
+    /// etcd calls and IdP request then always end before its lock does.
+    public static let timeoutRange = TimeSpan.milliseconds(100)...TimeSpan.seconds(5 as Int64)
     public static let skewRange = TimeSpan.zero...TimeSpan.seconds(300 as Int64)
 
     public init(endpoints: [String]) {

@@ -8,15 +8,30 @@ public struct FleetNeed: Equatable, Sendable {
     public var refresh: Bool
     /// A `MIN_TTL` demand: at least this much left.
     public var minTTL: TimeSpan?
-    /// Whether the host still holds a valid token (it then waits for a
-    /// lock holder's answer rather than asking the IdP alone).
-    public var holdingValidToken: Bool
+    /// Until when the host's own token is servable (nil: it holds none).
+    /// While it is, the host waits for a lock holder's answer rather than
+    /// asking the IdP alone, and keeps it through the fleet's back-off.
+    public var heldUntil: Instant?
 
-    public init(refresh: Bool = false, minTTL: TimeSpan? = nil, holdingValidToken: Bool = false) {
+    public init(refresh: Bool = false, minTTL: TimeSpan? = nil, heldUntil: Instant? = nil) {
         self.refresh = refresh
         self.minTTL = minTTL
-        self.holdingValidToken = holdingValidToken
+        self.heldUntil = heldUntil
     }
+
+    /// Whether `held`, adopted for this need, answers `demand` too (a
+    /// client that came while the need was under way may ask for more).
+    public func covers(_ demand: Demand, with held: HeldToken, now: Instant) -> Bool {
+        switch demand {
+        case .refresh: return refresh
+        case .token(let minTTL):
+            guard let minTTL else { return true }
+            return held.isServable(at: now, minimum: minTTL) || (self.minTTL.map { $0 >= minTTL } ?? false)
+        }
+    }
+
+    /// Whether the host's own token is still servable at `now`.
+    public func holdsValidToken(at now: Instant) -> Bool { heldUntil.map { now <= $0 } ?? false }
 }
 
 /// What the fleet's shared entry says for a need.
@@ -70,7 +85,9 @@ public struct FleetRules: Sendable {
     /// means for `need`.
     public func decide(_ entry: CacheEntry?, need: FleetNeed, now: Instant, unixNow: Double, unit: Double) -> FleetDecision {
         var candidate: HeldToken?
-        if let token = entry?.token {
+        // A token "obtained" further in the future than the clocks may differ
+        // comes from a host whose clock is wrong: its expiry cannot be trusted.
+        if let token = entry?.token, token.obtainedUnix - unixNow <= maxClockSkew.seconds {
             let (held, recorded) = place(token, now: now, unixNow: unixNow, unit: unit)
             let age = TimeSpan.seconds(unixNow - token.obtainedUnix)
             let young = age < Self.refreshWindow
@@ -88,8 +105,9 @@ public struct FleetRules: Sendable {
         }
         if let entry, entry.consecutiveFailures > 0, let next = entry.nextAttemptUnix, next.isFinite, next > unixNow {
             let until = now + TimeSpan.seconds(Swift.min(next - unixNow, maximumRetryAfter.seconds))
-            // A valid token past its renewal moment is still worth serving while the fleet backs off.
-            if var held = candidate, !need.holdingValidToken {
+            // A valid token past its renewal moment is still worth serving while
+            // the fleet backs off, to a host whose own token ends sooner.
+            if var held = candidate, (need.heldUntil.map { held.servableUntil > $0 } ?? true) {
                 held.renewAt = Swift.min(Swift.max(held.renewAt, until), held.servableUntil)
                 return .adopt(held)
             }

@@ -21,6 +21,9 @@ public protocol FleetStore: AnyObject, Sendable {
     func revoke(_ lease: Int64, timeout: TimeSpan) throws(FleetStoreError)
     /// Puts `value` under `key` with `lease` if its revision is `modRevision` (0: absent).
     func put(_ key: String, _ value: [UInt8], lease: Int64, ifModRevision modRevision: Int64, timeout: TimeSpan) throws(FleetStoreError) -> Bool
+    /// Ends a lease like `revoke`, on a connection `abort` does not
+    /// abandon: a lock is released even while its host stops.
+    func release(_ lease: Int64, timeout: TimeSpan) throws(FleetStoreError)
     /// Abandons the call under way (a stop).
     func abort()
 }
@@ -90,9 +93,12 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
         do {
             return try coordinate(need, note: &note, fetch: fetch)
         } catch {
+            if aborted() { return abandoned(note) }
             note.status = "unavailable: \(error)"
             note.errors.append(error.kind)
             var report = fetch()
+            // Every token obtained for a fleet profile counts (SPEC §14), shared or not.
+            if case .success = report.result { note.fetched = report.sent }
             report.note = note
             return report
         }
@@ -104,8 +110,9 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
         var lastRead = Read()
         while true {
             if aborted() { return abandoned(note) }
-            let counted = waitingSince == nil
-            lastRead = try read(counted: counted, note: &note)
+            // A waiter's looks at the entry and the lock are the wait, not counted in the budget.
+            let polling = waitingSince != nil
+            lastRead = try read(counted: !polling, note: &note)
             let now = clock.now()
             switch rules.decide(lastRead.entry, need: need, now: now, unixNow: clock.unixTime(), unit: uniform()) {
             case .adopt(let held):
@@ -120,17 +127,19 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             case .fetch:
                 break
             }
-            if lockFirstTried == nil { lockFirstTried = now }
-            if try etcd(counted, { t throws(FleetStoreError) in try store.read(lockKey, timeout: t) }) == nil,
-               let lease = try takeLock(counted: counted) {
-                note.lockWait = clock.now() - (lockFirstTried ?? now)
-                let report = fetch()
-                let shared = share(report, after: lastRead, note: &note)
+            let firstAttempt = lockFirstTried == nil
+            if firstAttempt { lockFirstTried = now }
+            if try etcd(!polling, { t throws(FleetStoreError) in try store.read(lockKey, timeout: t) }) == nil,
+               let lease = try takeLock() {
+                // SPEC §14: from the first attempt, 0 when the lock was free.
+                note.lockWait = firstAttempt ? .zero : clock.now() - (lockFirstTried ?? now)
+                var shared = share(fetch(), after: lastRead, note: &note)
                 do throws(FleetStoreError) {
-                    try etcd(false) { t throws(FleetStoreError) in try store.revoke(lease, timeout: t) }
+                    try release(lease)
                 } catch {
                     note.status = "unavailable: \(error)"
                     note.errors.append(error.kind)
+                    shared.note = note
                 }
                 return shared
             }
@@ -139,11 +148,19 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             // Its clients must be answered: without a valid token it asks
             // alone after the profile's timeout, with one once the lock's
             // lease could have ended (its holder died) and then some.
-            if (!need.holdingValidToken && waited >= profileTimeout) || waited >= profileTimeout + Self.lockGrace + .seconds(1 as Int64) {
+            let holding = need.holdsValidToken(at: clock.now())
+            if (!holding && waited >= profileTimeout) || waited >= profileTimeout + Self.lockGrace + .seconds(1 as Int64) {
                 return share(fetch(), after: lastRead, note: &note)
             }
             pause(Self.pollInterval)
         }
+    }
+
+    /// Deletes the lock (its lease), within the need's budget; on a stop
+    /// too (the gateway releases on a connection a stop does not abandon),
+    /// so that the other hosts need not wait for the lease.
+    private func release(_ lease: Int64) throws(FleetStoreError) {
+        try etcd(true) { t throws(FleetStoreError) in try store.release(lease, timeout: t) }
     }
 
     /// The entry, opened; one that does not authenticate is counted and never used.
@@ -159,16 +176,23 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
     }
 
     /// The lock: a leased create-if-absent; nil when another host holds it.
-    private func takeLock(counted: Bool) throws(FleetStoreError) -> Int64? {
+    private func takeLock() throws(FleetStoreError) -> Int64? {
         let seconds = Int64((profileTimeout + Self.lockGrace).seconds.rounded(.up))
-        let lease = try etcd(counted) { t throws(FleetStoreError) in try store.grant(seconds: seconds, timeout: t) }
+        let lease = try etcd(true) { t throws(FleetStoreError) in try store.grant(seconds: seconds, timeout: t) }
         // Who holds it, for an operator reading etcd: a random number, nothing of the profile's.
         var random = SystemRandomNumberGenerator()
         let holder = Array(String(UInt64.random(in: 0...UInt64.max, using: &random), radix: 16).utf8)
-        if try etcd(counted, { t throws(FleetStoreError) in try store.put(lockKey, holder, lease: lease, ifModRevision: 0, timeout: t) }) {
-            return lease
+        let taken = try etcd(true) { t throws(FleetStoreError) in
+            do throws(FleetStoreError) {
+                return try store.put(lockKey, holder, lease: lease, ifModRevision: 0, timeout: t)
+            } catch {
+                // Sent, perhaps applied, its answer lost: end the lease, whatever it holds.
+                try? store.release(lease, timeout: t)
+                throw error
+            }
         }
-        try? etcd(counted) { t throws(FleetStoreError) in try store.revoke(lease, timeout: t) }
+        if taken { return lease }
+        try? etcd(true) { t throws(FleetStoreError) in try store.revoke(lease, timeout: t) }
         return nil
     }
 
@@ -225,6 +249,8 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
                 expected = 0
                 continue
             }
+            // A put whose answer was lost and that the gateway sent again: it is ours.
+            if current.lease == lease { return }
             guard let theirs = try? FleetEntryCodec.open(current.value, fingerprint: fingerprint, key: key) else { break }
             if let mine = entry.token, let other = theirs.token, other.obtainedUnix >= mine.obtainedUnix { break }
             if entry.token == nil, theirs.token != nil { break }
@@ -234,8 +260,7 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
     }
 
     /// Runs one etcd call within what remains of the need's budget
-    /// (`counted`), or within `fleet.timeout` alone (a waiter's polls, the
-    /// lock's release).
+    /// (`counted`), or within `fleet.timeout` alone (a waiter's polls).
     private func etcd<T>(_ counted: Bool, _ call: (TimeSpan) throws(FleetStoreError) -> T) throws(FleetStoreError) -> T {
         let left = counted ? settings.timeout - spent : settings.timeout
         guard left > .milliseconds(1) else {

@@ -31,6 +31,10 @@ final class ProfileRunner {
     private var limitWarnedUntil: [String: Instant] = [:]
     /// SPEC §14: `pending` until the fleet's first answer, then `ok` or `unavailable: …`.
     private var fleetStatus = "pending"
+    /// The need of the fetch under way, and while its adopted token is
+    /// handed out, the need it was adopted for.
+    private var needInFlight: FleetNeed?
+    private var adoptedNeed: FleetNeed?
     private var fleetWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
     private var invalidWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
     private var waiters: [WaiterID: PendingDemand] = [:]
@@ -209,7 +213,9 @@ final class ProfileRunner {
                 // answer must not let the next start send another at once.
                 persist(attemptStarted: clock.now())
                 let bound = NIOLoopBound(self, eventLoop: loop)
-                client.fetch(currentNeed(), on: loop).whenComplete { result in
+                let need = currentNeed()
+                needInFlight = need
+                client.fetch(need, on: loop).whenComplete { result in
                     let runner = bound.value
                     runner.fetchCompleted(result)
                 }
@@ -217,6 +223,14 @@ final class ProfileRunner {
                 handle.slot.publish(held.map(ServedToken.init))
                 files.publish(held)
             case .answer(let id, let answer):
+                // A client that came during a fleet need asking for less than
+                // it does (REFRESH, a longer MIN_TTL) is not answered with the
+                // adopted token: its demand starts a need of its own.
+                if case .token(let held) = answer, let need = adoptedNeed, let pending = waiters[id],
+                   !need.covers(pending.demand, with: held, now: clock.now()) {
+                    run(machine.demand(id, pending.demand, now: clock.now()))
+                    continue
+                }
                 guard let promise = waiters.removeValue(forKey: id)?.promise else { continue }
                 switch answer {
                 case .token(let held):
@@ -255,7 +269,8 @@ final class ProfileRunner {
 
     /// What the clients waiting now ask for, for the fleet (SPEC §14).
     private func currentNeed() -> FleetNeed {
-        var need = FleetNeed(holdingValidToken: machine.token?.isServable(at: clock.now()) ?? false)
+        let now = clock.now()
+        var need = FleetNeed(heldUntil: machine.token.flatMap { $0.isServable(at: now) ? $0.servableUntil : nil })
         for pending in waiters.values {
             switch pending.demand {
             case .refresh: need.refresh = true
@@ -303,7 +318,9 @@ final class ProfileRunner {
         if report.sent { Telemetry.tokenRequest(profile: configuration.name, outcome: outcome, duration: now - report.sentAt) }
         if report.sent || report.note == nil { record(report.limits, now: now) }
         let adopted = report.note?.adopted == true
+        adoptedNeed = adopted ? needInFlight : nil
         run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now, placed: report.placed, source: adopted ? .fleet : .idp))
+        adoptedNeed = nil
         if let note = report.note { record(note, now: now) }
         persist()
     }

@@ -11,6 +11,9 @@ import TokendProtocol
 public final class EtcdGateway: @unchecked Sendable {  // confined to its profile's transfer thread
     private let settings: FleetConfiguration
     private let transfer = CurlTransfer()
+    /// For releasing locks: never aborted, so that a host that stops in the
+    /// middle of a need still frees its lock.
+    private let releaseTransfer = CurlTransfer()
     /// The endpoint that answered last: calls start there.
     private var current = 0
     private var authToken: String?
@@ -50,6 +53,17 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
         }
     }
 
+    /// Ends a lease on the connection a stop does not abandon, within at
+    /// most a second (a stop waits for it).
+    public func release(_ lease: Int64, timeout: TimeSpan) throws(FleetStoreError) {
+        do {
+            _ = try call("/v3/lease/revoke", EtcdMessages.revoke(lease: lease), timeout: Swift.min(timeout, .seconds(1 as Int64)),
+                         using: releaseTransfer)
+        } catch .unavailable(let why) where why.contains("lease not found") {
+            return
+        }
+    }
+
     /// Puts `value` under `key` with `lease` only if its revision is
     /// `modRevision` (0: absent); whether it did.
     public func put(_ key: String, _ value: [UInt8], lease: Int64, ifModRevision modRevision: Int64, timeout: TimeSpan) throws(FleetStoreError) -> Bool {
@@ -61,7 +75,27 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
 
     /// POSTs `body` to `path` on the current endpoint, then the others,
     /// within `timeout` in all; authenticates first when a user is set.
-    private func call(_ path: String, _ body: String, timeout: TimeSpan) throws(FleetStoreError) -> [UInt8] {
+    private func call(_ path: String, _ body: String, timeout: TimeSpan, using chosen: CurlTransfer? = nil) throws(FleetStoreError) -> [UInt8] {
+        do {
+            return try exchange(path, body, timeout: timeout, using: chosen ?? transfer)
+        } catch .unavailable(let why) {
+            throw .unavailable(redacted(why))
+        } catch .auth(let why) {
+            throw .auth(redacted(why))
+        }
+    }
+
+    /// A message without the password or etcd's token in it (an endpoint
+    /// or proxy that echoes the request must not put them in a log).
+    private func redacted(_ message: String) -> String {
+        var text = message
+        for secret in [settings.password?.value, authToken].compactMap({ $0 }) where secret.utf8.count >= 4 {
+            while let range = text.firstRange(of: secret) { text.replaceSubrange(range, with: "[redacted]") }
+        }
+        return text
+    }
+
+    private func exchange(_ path: String, _ body: String, timeout: TimeSpan, using transfer: CurlTransfer) throws(FleetStoreError) -> [UInt8] {
         let deadline = BootClock.now() + timeout
         var lastProblem = "no endpoint answered"
         var reauthenticated = false
@@ -74,7 +108,7 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
             attempts += 1
             if settings.username != nil, authToken == nil {
                 do {
-                    authToken = try authenticate(endpoint, options: options[index], timeout: left)
+                    authToken = try authenticate(endpoint, options: options[index], timeout: left, using: transfer)
                 } catch .auth(let why) {
                     throw .auth(why)
                 } catch .unavailable(let why) {
@@ -86,7 +120,10 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
             var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
             if let authToken { headers.append(("Authorization", authToken)) }
             var options = options[index]
-            options.timeout = deadline - BootClock.now()
+            // While another member is left to try, one that drops packets
+            // gets half of what remains, not all of it.
+            let remaining = deadline - BootClock.now()
+            options.timeout = attempts < settings.endpoints.count ? Swift.max(remaining * 0.5, Swift.min(remaining, .milliseconds(300))) : remaining
             guard options.timeout > .milliseconds(1) else { break }
             switch transfer.perform(TokenRequest(url: endpoint + path, headers: headers, body: body), options: options) {
             case .failed(let message, _):
@@ -110,6 +147,9 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
                 }
                 // 7 PermissionDenied: the user's role does not cover the prefix.
                 if error.code == 7 { throw .auth("\(endpoint): \(message)") }
+                // 3 InvalidArgument, 5 NotFound, 9 FailedPrecondition, 11 OutOfRange:
+                // the same on every member.
+                if [3, 5, 9, 11].contains(error.code) { throw .unavailable("\(endpoint): \(message)") }
                 lastProblem = "\(endpoint): \(message)"
                 // 14 Unavailable (no leader, stopping), 4 deadline, 13 internal: another member may do.
                 current += 1
@@ -126,7 +166,8 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
         return ": " + text
     }
 
-    private func authenticate(_ endpoint: String, options: TransferOptions, timeout: TimeSpan) throws(FleetStoreError) -> String {
+    private func authenticate(_ endpoint: String, options: TransferOptions, timeout: TimeSpan,
+                              using transfer: CurlTransfer) throws(FleetStoreError) -> String {
         guard let name = settings.username, let password = settings.password else { throw .auth("no password was read") }
         var options = options
         options.timeout = timeout

@@ -50,8 +50,16 @@ struct TokendBench: AsyncParsableCommand {
         @Option(help: "Seconds to run.") var duration: Double = 120
         @Option(help: "Client threads issuing GET continuously.") var clients: Int = 32
         @Option(help: "MiB the daemon's memory may grow after the first quarter of the run.") var memoryGrowthLimit: UInt64 = 4
+        @Option(help: "Instances sharing one profile through a real etcd cluster, with etcd leader kills and a full outage (0: the single-daemon run).")
+        var fleet: Int = 0
+        @Flag(help: "With --fleet: the same instances without the fleet store, for comparison.") var withoutFleetStore = false
 
         func run() async throws {
+            if fleet > 0 {
+                let ok = try await FleetChaosRun(tokend: binaries.tokend, duration: duration, instances: fleet, shared: !withoutFleetStore).run()
+                if !ok { throw ExitCode(1) }
+                return
+            }
             let ok = try await ChaosRun(tokend: binaries.tokend, duration: duration, clients: clients,
                                         memoryGrowthLimit: memoryGrowthLimit * 1_048_576).run()
             if !ok { throw ExitCode(1) }

@@ -72,6 +72,7 @@ import TokendPlatform
         ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\ncert_file = \"/c\"\n", "fleet.cert_file: cert_file and key_file go together"),
         ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\nca_file = \"/nope\"\n", "fleet.ca_file: cannot read /nope"),
         ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\ntimeout = \"0s\"\n", "fleet.timeout"),
+        ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\ntimeout = \"6s\"\n", "fleet.timeout"),
         ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\nendpoint = 1\n", "fleet.endpoint: unknown key (did you mean endpoints?)"),
         ("cache_key_file = \"/k\"\n[fleet]\nendpoints = [\"https://e\"]\nusername = \"u\"\npassword_credential = \"etcd\"\n", "$CREDENTIALS_DIRECTORY is not set"),
         ("cache_key_file = \"/k\"\n", "profile.api.fleet: needs a [fleet] table"),
@@ -121,11 +122,27 @@ import TokendPlatform
         #expect(rules.decide(shared(ageSeconds: 6), need: FleetNeed(refresh: true), now: now, unixNow: unix, unit: 0.5) == .fetch)
         // MIN_TTL: good for the demand or not at all.
         #expect(rules.decide(shared(ageSeconds: 10), need: FleetNeed(minTTL: .seconds(90 as Int64)), now: now, unixNow: unix, unit: 0.5) == .fetch)
-        // A token from the future (another host's clock ahead) is placed by its expiry all the same.
+        // A token from the future within the skew (another host's clock ahead) is placed by its expiry;
+        // beyond the skew, that host's clock is wrong and its token not trusted.
         guard case .adopt(let held) = rules.decide(shared(ageSeconds: -3), need: FleetNeed(), now: now, unixNow: unix, unit: 0.5) else {
             Issue.record("not adopted"); return
         }
         #expect(held.expiresAt == now + .seconds(98 as Int64))
+        #expect(rules.decide(shared(ageSeconds: -6), need: FleetNeed(), now: now, unixNow: unix, unit: 0.5) == .fetch)
+        #expect(rules.decide(shared(ageSeconds: -6), need: FleetNeed(refresh: true), now: now, unixNow: unix, unit: 0.5) == .fetch)
+    }
+
+    @Test func aTokenAdoptedForOneNeedAnswersOnlyTheDemandsItCovers() {
+        let held = HeldToken(token: Self.token, obtainedAt: now - .seconds(50 as Int64), renewAt: now + .seconds(10 as Int64))
+        let renewal = FleetNeed()
+        #expect(renewal.covers(.token(minTTL: nil), with: held, now: now))
+        #expect(renewal.covers(.token(minTTL: .seconds(40 as Int64)), with: held, now: now))
+        // A REFRESH or a longer MIN_TTL that came meanwhile starts a need of its own.
+        #expect(!renewal.covers(.refresh, with: held, now: now))
+        #expect(!renewal.covers(.token(minTTL: .seconds(60 as Int64)), with: held, now: now))
+        #expect(FleetNeed(refresh: true).covers(.refresh, with: held, now: now))
+        // Asked for that MIN_TTL already: the fleet's best is the answer (the IdP's lifetime is shorter).
+        #expect(FleetNeed(minTTL: .seconds(60 as Int64)).covers(.token(minTTL: .seconds(60 as Int64)), with: held, now: now))
     }
 
     @Test func theSharedBackOffHoldsEveryHostAndStillServesAValidToken() {
@@ -136,8 +153,12 @@ import TokendPlatform
         #expect(entry.token != nil, "the still valid token was dropped")
         #expect(FleetRules.leaseSeconds(entry, unixNow: unix) == 40)
         // A host holding its own token backs off; one without adopts the valid token, renewing after the back-off.
-        #expect(rules.decide(entry, need: FleetNeed(holdingValidToken: true), now: now, unixNow: unix, unit: 0.5)
+        #expect(rules.decide(entry, need: FleetNeed(heldUntil: now + .seconds(50 as Int64)), now: now, unixNow: unix, unit: 0.5)
                 == .backOff(until: now + .seconds(30 as Int64), lastError: "HTTP 503"))
+        // Its own token ends before the shared one: it takes the shared one.
+        guard case .adopt = rules.decide(entry, need: FleetNeed(heldUntil: now + .seconds(10 as Int64)), now: now, unixNow: unix, unit: 0.5) else {
+            Issue.record("not adopted"); return
+        }
         guard case .adopt(let held) = rules.decide(entry, need: FleetNeed(), now: now, unixNow: unix, unit: 0.5) else {
             Issue.record("not adopted"); return
         }
@@ -176,15 +197,17 @@ import TokendPlatform
         #expect(try EtcdMessages.rangeAnswer(Array(#"{"header":{"revision":"1"}}"#.utf8)).isEmpty)
         #expect(try EtcdMessages.txnAnswer(Array(#"{"header":{},"succeeded":true}"#.utf8)))
         #expect(try !EtcdMessages.txnAnswer(Array(#"{"header":{}}"#.utf8)), "succeeded omitted (false in proto3 JSON)")
-        #expect(try EtcdMessages.grantAnswer(Array(#"{"ID":"2324035786997437958","TTL":"10"}"#.utf8)) == 2_324_035_786_997_437_958)
+        #expect(throws: EtcdMessages.Unreadable.self, "an empty object is no etcd answer") { try EtcdMessages.txnAnswer(Array("{}".utf8)) }
+        #expect(try EtcdMessages.grantAnswer(Array(#"{"header":{},"ID":"2324035786997437958","TTL":"10"}"#.utf8)) == 2_324_035_786_997_437_958)
         #expect(try EtcdMessages.authenticateAnswer(Array(#"{"header":{},"token":"abc.12"}"#.utf8)) == "abc.12")
         #expect(EtcdMessages.status(Array(#"{"error":"x","message":"etcdserver: no leader","code":14}"#.utf8))
                 == EtcdMessages.Status(code: 14, message: "etcdserver: no leader"))
-        for bad in ["", "[]", "{\"kvs\":{}}", "{\"kvs\":[{\"key\":\"%%\",\"mod_revision\":\"1\"}]}", "{\"kvs\":[{\"key\":\"YQ==\"}]}"] {
+        for bad in ["", "[]", "{}", "{\"header\":{},\"kvs\":{}}", "{\"header\":{},\"kvs\":[{\"key\":\"%%\",\"mod_revision\":\"1\"}]}",
+                    "{\"header\":{},\"kvs\":[{\"key\":\"YQ==\"}]}"] {
             #expect(throws: EtcdMessages.Unreadable.self) { try EtcdMessages.rangeAnswer(Array(bad.utf8)) }
         }
-        #expect(throws: EtcdMessages.Unreadable.self) { try EtcdMessages.grantAnswer(Array(#"{"ID":"0"}"#.utf8)) }
-        #expect(throws: EtcdMessages.Unreadable.self) { try EtcdMessages.txnAnswer(Array(#"{"succeeded":"yes"}"#.utf8)) }
+        #expect(throws: EtcdMessages.Unreadable.self) { try EtcdMessages.grantAnswer(Array(#"{"header":{},"ID":"0"}"#.utf8)) }
+        #expect(throws: EtcdMessages.Unreadable.self) { try EtcdMessages.txnAnswer(Array(#"{"header":{},"succeeded":"yes"}"#.utf8)) }
         // Requests: keys and values in base64, 64-bit integers as strings.
         #expect(EtcdMessages.putIf(key: "/a", value: [1], lease: 5, modRevision: 0)
                 == #"{"compare":[{"key":"L2E=","result":"EQUAL","target":"MOD","mod_revision":"0"}],"success":[{"request_put":{"key":"L2E=","value":"AQ==","lease":"5"}}]}"#)

@@ -18,7 +18,7 @@ import Foundation
     @Test func tokendTomlDocumentsEveryKeyTheParserKnows() {
         let manual = Self.read("docs/man/tokend.toml.5.scd")
         #expect(manual.hasPrefix("tokend.toml(5)"))
-        for key in ConfigurationParser.topLevelKeys + ConfigurationParser.profileKeys + ConfigurationParser.fileKeys {
+        for key in ConfigurationParser.topLevelKeys + ConfigurationParser.profileKeys + ConfigurationParser.fileKeys + FleetConfiguration.keys {
             // scdoc bold: *key*, as a definition or in a list of them.
             #expect(manual.contains("*\(key)*"), "tokend.toml(5) does not document \(key)")
         }

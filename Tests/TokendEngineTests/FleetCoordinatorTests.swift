@@ -55,13 +55,29 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
         keys = keys.filter { $0.value.lease != lease }
     }
 
+    /// The next put of an entry is applied and its answer lost; the gateway sends it again.
+    var loseNextEntryAnswer = false
+
     func put(_ key: String, _ value: [UInt8], lease: Int64, ifModRevision modRevision: Int64, timeout: TimeSpan) throws(FleetStoreError) -> Bool {
         try enter("put \(key.split(separator: "/").dropLast().last ?? "")")
+        if loseNextEntryAnswer, key.contains("/tokens/"), (keys[key]?.revision ?? 0) == modRevision {
+            loseNextEntryAnswer = false
+            revision += 1
+            keys[key] = Stored(value: value, revision: revision, lease: lease)
+            // The retry's compare now fails, as etcd's would.
+        }
         guard (keys[key]?.revision ?? 0) == modRevision else { return false }
         revision += 1
         keys[key] = Stored(value: value, revision: revision, lease: lease)
         return true
     }
+
+    func release(_ lease: Int64, timeout: TimeSpan) throws(FleetStoreError) {
+        released.append(lease)
+        try revoke(lease, timeout: timeout)
+    }
+
+    var released: [Int64] = []
 
     func abort() {}
 }
@@ -183,9 +199,10 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
         let lease2 = try store2.grant(seconds: 8, timeout: .seconds(1 as Int64))
         #expect(try store2.put(lockKey, [1], lease: lease2, ifModRevision: 0, timeout: .seconds(1 as Int64)))
         let start2 = clock2.now()
-        let report = Host(clock: clock2, store: store2).obtain(FleetNeed(holdingValidToken: true))
+        let report = Host(clock: clock2, store: store2).obtain(FleetNeed(heldUntil: clock2.now() + .seconds(60 as Int64)))
         #expect(clock2.now() - start2 >= .seconds(8 as Int64) && clock2.now() - start2 < .seconds(9 as Int64))
         #expect(report.note?.lockWait.map { $0 >= .seconds(8 as Int64) } == true)
+        #expect(store2.released.count == 1 && store2.keys[lockKey] == nil)
     }
 
     @Test func refreshTakesAYoungSharedTokenElseTheLock() throws {
@@ -227,7 +244,7 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
         let report = host.obtain()
         #expect(host.fetches.withLockedValue { $0 } == 1)
         #expect(report.note?.status == "unavailable: 127.0.0.1:2379: Connection refused" && report.note?.errors == ["unavailable"])
-        #expect(report.placed == nil)
+        #expect(report.placed == nil && report.note?.fetched == true)
         store.failure = .auth("authentication failed, invalid user ID or password")
         let refused = host.obtain()
         #expect(refused.note?.errors == ["auth"] && refused.note?.status.hasPrefix("unavailable: authentication: ") == true)
@@ -244,6 +261,16 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
         #expect(report.note?.status.contains("longer than fleet.timeout") == true, "\(report.note?.status ?? "")")
         #expect(host.fetches.withLockedValue { $0 } == 1)
         #expect(clock.now() - start <= .seconds(3 as Int64))
+    }
+
+    @Test func aWriteAppliedWhoseAnswerWasLostIsKeptNotRevoked() throws {
+        let clock = ManualClock()
+        let store = MemoryFleetStore(clock: clock)
+        store.loseNextEntryAnswer = true
+        let report = Host(clock: clock, store: store).obtain()
+        #expect(report.note?.status == "ok")
+        let stored = try #require(store.keys[entryKey], "the host revoked its own entry")
+        #expect(store.leases[stored.lease] != nil)
     }
 
     @Test func anEntryOfAnotherKeyIsCountedNeverServedNeverOverwritten() throws {

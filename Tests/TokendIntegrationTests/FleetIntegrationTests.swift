@@ -325,9 +325,43 @@ import TokendTesting
             #expect(!refused.log.contains("not-the-password") && !refused.log.contains("other-pw") && !fleet.contains("pw"))
             let (_, metrics, _) = try runTool("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
             #expect(metrics.contains("tokend_fleet_errors_total{kind=\"auth\"} 1"), "\(metrics)")
-            #expect(metrics.contains("tokend_fleet_fetched_total") == false, "a host that could not share counted a fleet fetch")
+            // Every token obtained for a fleet profile counts, shared or not (SPEC §14).
+            #expect(metrics.contains("tokend_fleet_fetched_total{profile=\"api\"} 1"), "\(metrics)")
             refused.stop()
         }
         try await idp.shutdown()
+    }
+
+    @Test func checkValidatesTheFleetTableAndContactsNothing() throws {
+        // A listening socket as the only endpoint: a connection would wait in its backlog.
+        let (listener, port) = LoopbackTCP.bind(listening: true)
+        defer { close(listener) }
+        let directory = temporaryDirectory()
+        try TestFiles.write(directory + "/key", Self.key + "\n", mode: 0o600)
+        let good = directory + "/good.toml"
+        try TestFiles.write(good, """
+            cache_key_file = "\(directory)/key"
+            [fleet]
+            endpoints = ["http://127.0.0.1:\(port)"]
+            """ + profileConfig("api", url: "https://idp.example/token", extra: "fleet = true"), mode: 0o600)
+        let (status, _, errors) = try runTool(productsDirectory + "/tokend", ["--check", "--config", good])
+        #expect(status == 0, "\(errors)")
+        _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
+        let accepted = accept(listener, nil, nil)
+        #expect(accepted < 0 && errno == EAGAIN, "tokend --check connected to the etcd endpoint")
+        if accepted >= 0 { close(accepted) }
+
+        let bad = directory + "/bad.toml"
+        try TestFiles.write(bad, """
+            [fleet]
+            endpoints = ["http://etcd-1:2379"]
+            prefix = "tokend"
+            """ + profileConfig("api", url: "https://idp.example/token", extra: "fleet = true"), mode: 0o600)
+        let (badStatus, _, badErrors) = try runTool(productsDirectory + "/tokend", ["--check", "--config", bad])
+        #expect(badStatus == 78)
+        for fragment in ["fleet.endpoints: endpoint 1 (http://etcd-1:2379) must use https://", "fleet.prefix: must start and end with /",
+                         "fleet: needs cache_key_file or cache_key_credential"] {
+            #expect(badErrors.contains(fragment), "\(badErrors)")
+        }
     }
 }
