@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the built test bundle (swift-testing) in five processes at once, each
+# Runs the built test bundle (swift-testing) in six processes at once, each
 # running its tests one at a time, and prints each one's output when it ends.
 #
 # Why not `swift test --parallel`: Swift Testing then runs tests on the
@@ -21,7 +21,8 @@ groups=(
     'TokendIntegrationTests\.(TokenCacheTests|TokenEndpointClientTests|ProxyTests)/'
     'TokendIntegrationTests\.(StressRunTests|MetricsTests|SocketSafetyTests)/'
     'TokendIntegrationTests\.(SystemdIntegrationTests|TokenFileTests|ClientAssertionTests|TLSIntegrationTests)/'
-    'TokendIntegrationTests\.FleetIntegrationTests/'
+    'TokendIntegrationTests\.FleetIntegrationTests/(eightHosts|etcdUsers|checkValidates|anEntry)'
+    'TokendIntegrationTests\.FleetIntegrationTests/(theLeader|theLockHolder|withoutTheFleet)'
 )
 logs=$(mktemp -d /tmp/tokend-suite.XXXXXX)
 pids=()
