@@ -101,22 +101,7 @@ public enum ConfigurationLoader {
             }
         }
         if var fleet = configuration.fleet, let source = fleet.passwordSource {
-            switch source {
-            case .file(let file):
-                switch readSecret(file, host: host) {
-                case .success(let s): fleet.password = s
-                case .failure(let e): fail("fleet.password_file", "cannot read \(file): \(e.message)")
-                }
-            case .credential(let name):
-                if let file = credentialFile(name, host: host, key: "fleet.password_credential", fail: fail) {
-                    switch readSecret(file, host: host) {
-                    case .success(let s): fleet.password = s
-                    case .failure(let e): fail("fleet.password_credential", "cannot read credential \(name) (\(file)): \(e.message)")
-                    }
-                }
-            case .inline:
-                break
-            }
+            fleet.password = resolve(source, key: "fleet.password", host: host, fail: fail)
             configuration.fleet = fleet
             for index in configuration.profiles.indices where configuration.profiles[index].fleet != nil {
                 configuration.profiles[index].fleet = fleet
@@ -136,21 +121,14 @@ public enum ConfigurationLoader {
                     warnings.append("\(path): \(key).client_secret: the secret is inline and the file is readable by group or others (mode \(String(mode & 0o777, radix: 8))); use client_secret_file or client_secret_credential, or chmod 600 the file")
                 }
             case .file(let file):
-                switch readSecret(file, host: host) {
-                case .success(let s):
-                    profile.clientSecret = s
+                if let secret = resolve(.file(file), key: "\(key).client_secret", host: host, fail: fail) {
+                    profile.clientSecret = secret
                     if let mode = host.fileMode(file), mode & 0o044 != 0 {
                         warnings.append("\(path): \(key).client_secret_file: \(file) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it, or use client_secret_credential")
                     }
-                case .failure(let e): fail("\(key).client_secret_file", "cannot read \(file): \(e.message)")
                 }
             case .credential(let name):
-                if let file = credentialFile(name, host: host, key: "\(key).client_secret_credential", fail: fail) {
-                    switch readSecret(file, host: host) {
-                    case .success(let s): profile.clientSecret = s
-                    case .failure(let e): fail("\(key).client_secret_credential", "cannot read credential \(name) (\(file)): \(e.message)")
-                    }
-                }
+                if let secret = resolve(.credential(name), key: "\(key).client_secret", host: host, fail: fail) { profile.clientSecret = secret }
             }
             if profile.authMethod.usesAssertion {
                 checkAssertion(&profile, key: key, host: host, fail: fail)
@@ -306,6 +284,28 @@ public enum ConfigurationLoader {
                 }
             }
         }
+    }
+
+    /// The secret a `KEY_file` or `KEY_credential` names (`key` is the
+    /// prefix, `profile.api.client_secret` or `fleet.password`); nil, and
+    /// the problem reported at the key, when it cannot be read.
+    static func resolve(_ source: SecretSource, key: String, host: some HostEnvironment, fail: (String, String) -> Void) -> Secret? {
+        switch source {
+        case .inline:
+            return nil
+        case .file(let file):
+            switch readSecret(file, host: host) {
+            case .success(let secret): return secret
+            case .failure(let e): fail("\(key)_file", "cannot read \(file): \(e.message)")
+            }
+        case .credential(let name):
+            guard let file = credentialFile(name, host: host, key: "\(key)_credential", fail: fail) else { return nil }
+            switch readSecret(file, host: host) {
+            case .success(let secret): return secret
+            case .failure(let e): fail("\(key)_credential", "cannot read credential \(name) (\(file)): \(e.message)")
+            }
+        }
+        return nil
     }
 
     /// `$CREDENTIALS_DIRECTORY/NAME`, the file systemd's `LoadCredential=`

@@ -43,9 +43,14 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
     public var endpoints: [String] { members.map(\.endpoint) }
 
     /// Starts `size` members and waits until the cluster accepts a write.
-    public init(size: Int = 3, tls: TLS? = nil, directory: String = TestFiles.temporaryDirectory(prefix: "tokend-etcd")) throws {
+    /// Further etcd options of every member (e.g. `--auth-token-ttl`).
+    public let extraArguments: [String]
+
+    public init(size: Int = 3, tls: TLS? = nil, extraArguments: [String] = [],
+                directory: String = TestFiles.temporaryDirectory(prefix: "tokend-etcd")) throws {
         self.directory = directory
         self.tls = tls
+        self.extraArguments = extraArguments
         var members: [Member] = []
         for index in 0..<size {
             members.append(Member(name: "m\(index)", clientPort: LoopbackTCP.freePort(), peerPort: LoopbackTCP.freePort(),
@@ -77,6 +82,7 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
             "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "tokend-test",
             "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
         ] + (tls.map { ["--cert-file", $0.certificate, "--key-file", $0.key, "--trusted-ca-file", $0.ca, "--client-cert-auth"] } ?? [])
+            + extraArguments
         processes[index] = try ChildProcess(Self.binary, arguments, environment: ["ETCD_UNSUPPORTED_ARCH": ""],
                                             stderr: .file("\(directory)/\(member.name).log"))
     }
