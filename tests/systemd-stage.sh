@@ -26,7 +26,15 @@
 #  10. deb-upgrade         apt install of a rebuilt package with a higher
 #                          version: the running service restarted, no IdP
 #                          request (the cache), the changed conffile kept
-#  11. deb-remove-purge    remove stops the units and keeps the configuration;
+#  11. fleet-under-the-unit  SPEC §14 under the shipped unit's sandbox: a
+#                          real etcd member in the container with a user
+#                          limited to /tokend/ (set up with etcdctl, as
+#                          OPERATIONS.md says), the cache key and the etcd
+#                          password as LoadCredential= credentials: STATUS
+#                          says fleet ok, etcd holds the sealed entry (no
+#                          token in it), the fleet metrics count, and no
+#                          warning in the journal
+#  12. deb-remove-purge    remove stops the units and keeps the configuration;
 #                          purge leaves no file of the package, and the users
 #                          and groups
 #   (the shipped units as installed, with one drop-in: WatchdogSec=5s, so that
@@ -173,6 +181,9 @@ install -D -m 0644 "$DEB" "$ROOT/var/tmp/debs/$(basename "$DEB")"
 install -D -m 0644 "$UPGRADE_DEB" "$ROOT/var/tmp/debs/$(basename "$UPGRADE_DEB")"
 say "build + packages took $(($(date +%s) - t0)) s"
 install -D -m 0755 tests/systemd/test-idp.py "$ROOT/usr/local/lib/tokend-stage/test-idp.py"
+# Debian's etcd (Go, linked against libc only) for check 11; bookworm's own binaries.
+install -D -m 0755 "$(command -v etcd)" "$ROOT/usr/local/bin/etcd"
+install -D -m 0755 "$(command -v etcdctl)" "$ROOT/usr/local/bin/etcdctl"
 install -D -m 0644 tests/systemd/tokend-test-idp.service "$ROOT/etc/systemd/system/tokend-test-idp.service"
 # `poweroff` must not wait for the stage's getty.
 rm -f "$ROOT/etc/systemd/system/getty.target.wants/"* 2>/dev/null
@@ -568,7 +579,56 @@ check_upgrade() {
 if check_upgrade; then ok "deb-upgrade ($VERSION -> $UPGRADE_VERSION: service restarted, same token, 0 IdP requests, the changed tokend.toml kept)"
 else not_ok deb-upgrade "$why"; fi
 
-# ---- 11. remove, then purge ---------------------------------------------------------
+# ---- 11. the fleet store under the unit --------------------------------------------
+check_fleet() {
+    local c status metrics entry keys ectl
+    ct systemd-run --quiet --unit=stage-etcd --collect /usr/local/bin/etcd --name stage --data-dir /var/tmp/stage-etcd \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster stage=http://127.0.0.1:2380 --log-level warn || { why="cannot start etcd"; return 1; }
+    ectl() { ct env ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints http://127.0.0.1:2379 "$@"; }
+    retry 100 ectl endpoint health || { why="etcd does not answer"; return 1; }
+    # OPERATIONS.md "Running a fleet": a user whose role covers /tokend/ only.
+    for args in "user add root:stage-root-pw --interactive=false" "user grant-role root root" \
+                "user add tokend:stage-etcd-pw --interactive=false" "role add tokend-fleet" \
+                "role grant-permission tokend-fleet --prefix=true readwrite /tokend/" "user grant-role tokend tokend-fleet" \
+                "auth enable"; do
+        # shellcheck disable=SC2086
+        ectl $args >/dev/null 2>&1 || { why="etcdctl $args failed"; return 1; }
+    done
+    ct sh -c 'umask 077; od -An -N32 -tx1 /dev/urandom | tr -d " \n" > /etc/tokend/cache.key; printf "stage-etcd-pw\n" > /etc/tokend/etcd.pass'
+    printf '[Service]\nLoadCredential=tokend-cache-key:/etc/tokend/cache.key\nLoadCredential=etcd-password:/etc/tokend/etcd.pass\n' |
+        ct sh -c 'cat > /etc/systemd/system/tokend.service.d/stage-fleet.conf'
+    { printf 'log_level = "info"\nmetrics_listen = "127.0.0.1:9464"\ncache_key_credential = "tokend-cache-key"\n'
+      printf '[fleet]\nendpoints = ["http://127.0.0.1:2379"]\nusername = "tokend"\npassword_credential = "etcd-password"\n'
+      sed -n '/^\[profile.stage\]/,$p' tests/systemd/tokend.toml | sed 's/^\[profile.stage\]$/[profile.stage]\nfleet = true/'
+    } | ct sh -c 'cat > /etc/tokend/tokend.toml'
+    c=$(cursor)
+    ct systemctl daemon-reload && ct systemctl restart tokend.service || { why="restart with [fleet] failed"; return 1; }
+    get_token "$PROFILE" >/dev/null || { why="tokenctl get $PROFILE: $(get_token "$PROFILE")"; return 1; }
+    # A REFRESH goes through the fleet (the restart served the cached token).
+    ct sh -c "printf 'REFRESH $PROFILE\n' | nc -U -N /run/tokend/tokend.sock" >/dev/null
+    status=$(ct sh -c "printf 'STATUS $PROFILE\n' | nc -U -N /run/tokend/tokend.sock")
+    why=
+    grep -q '"fleet":"ok"' <<< "$status" || why+="STATUS says $(grep -o '"fleet":[^,}]*' <<< "$status"); "
+    keys=$(ectl --user root:stage-root-pw get --prefix /tokend/tokens/ --keys-only 2>&1 | grep -c tokens/)
+    [[ $keys == 1 ]] || why+="etcd holds $keys entries under /tokend/tokens/; "
+    entry=$(ectl --user root:stage-root-pw get --prefix /tokend/tokens/ --print-value-only 2>&1)
+    token=$(get_token "$PROFILE")
+    [[ -n $token && $entry != *"$token"* && $entry == "tokend-fleet 1 aes-256-gcm"* ]] || why+="the entry is not sealed, or holds the token; "
+    metrics=$(ct curl -s --max-time 5 http://127.0.0.1:9464/metrics)
+    grep -q '^tokend_fleet_fetched_total{profile="'"$PROFILE"'"} [1-9]' <<< "$metrics" || why+="no tokend_fleet_fetched_total for $PROFILE; "
+    grep -q '^tokend_fleet_errors_total' <<< "$metrics" && why+="fleet errors: $(grep '^tokend_fleet_errors_total' <<< "$metrics" | tr '\n' ' '); "
+    # The plain entry of before the key is set aside with one documented warning; nothing else.
+    local warned
+    warned=$(journal_since "$c" -p warning | grep -v -e 'thread priority' -e 'cache entry not used')
+    [[ -z $warned ]] || why+="journal: $(head -n 1 <<< "$warned" | sed 's/^\[[^]]*\] [^ ]* //' | cut -c1-200); "
+    [[ -z $why ]] || { why=${why%; }; return 1; }
+}
+if check_fleet; then ok "fleet-under-the-unit (etcd user limited to /tokend/, credentials through LoadCredential=: STATUS fleet ok, one sealed entry without the token, tokend_fleet_fetched_total, no warning)"
+else not_ok fleet-under-the-unit "$why"; fi
+
+# ---- 12. remove, then purge ---------------------------------------------------------
 check_purge() {
     local files left
     files=$(ct dpkg-query -L tokend | while read -r f; do ct test -d "$f" || echo "$f"; done)

@@ -73,7 +73,7 @@ public struct TokenRequest: Equatable, Sendable {
     }
 
     /// The ways a server may echo `secret` back in an error page.
-    static func echoForms(of secret: String) -> [String] {
+    public static func echoForms(of secret: String) -> [String] {
         guard !secret.isEmpty else { return [] }
         let encoded = FormEncoding.encode(secret)
         let forms = [secret, encoded, encoded.replacingAll("%20", with: "+"), lowerCaseEscapes(encoded),

@@ -94,8 +94,7 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             return try coordinate(need, note: &note, fetch: fetch)
         } catch {
             if aborted() { return abandoned(note) }
-            note.status = "unavailable: \(error)"
-            note.errors.append(error.kind)
+            note.failed(error)
             var report = fetch()
             // Every token obtained for a fleet profile counts (SPEC §14), shared or not.
             if case .success = report.result { note.fetched = report.sent }
@@ -137,8 +136,7 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
                 do throws(FleetStoreError) {
                     try release(lease)
                 } catch {
-                    note.status = "unavailable: \(error)"
-                    note.errors.append(error.kind)
+                    note.failed(error)
                     shared.note = note
                 }
                 return shared
@@ -156,12 +154,19 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
         }
     }
 
-    /// Deletes the lock (its lease), within the need's budget; on a stop
-    /// too (the gateway releases on a connection a stop does not abandon),
-    /// so that the other hosts need not wait for the lease.
+    /// Deletes the lock (its lease) within what is left of the need's
+    /// budget, but always tries for at least `releaseFloor` so that the
+    /// other hosts need not wait for the lease; on a stop too (the gateway
+    /// releases on a connection a stop does not abandon).
     private func release(_ lease: Int64) throws(FleetStoreError) {
-        try etcd(true) { t throws(FleetStoreError) in try store.release(lease, timeout: t) }
+        let left = Swift.max(settings.timeout - spent, Swift.min(settings.timeout, Self.releaseFloor))
+        let start = clock.now()
+        defer { spent = spent + (clock.now() - start) }
+        try store.release(lease, timeout: left)
     }
+
+    /// The least time a lock's release gets, even past the need's budget.
+    public static let releaseFloor = TimeSpan.milliseconds(250)
 
     /// The entry, opened; one that does not authenticate is counted and never used.
     private func read(counted: Bool, note: inout FleetNote) throws(FleetStoreError) -> Read {
@@ -221,8 +226,7 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             do throws(FleetStoreError) {
                 try write(entry, revision: read.revision, unixNow: unixNow)
             } catch {
-                note.status = "unavailable: \(error)"
-                note.errors.append(error.kind)
+                note.failed(error)
             }
         }
         report.note = note
@@ -276,5 +280,14 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             "the request was abandoned (the profile was changed or removed, or tokend stops)")), sent: false)
         report.note = note
         return report
+    }
+}
+
+extension FleetNote {
+    /// etcd failed for this need: the first failure is what STATUS says;
+    /// each kind is counted once per need.
+    mutating func failed(_ error: FleetStoreError) {
+        if status == "ok" { status = "unavailable: \(error)" }
+        if !errors.contains(error.kind) { errors.append(error.kind) }
     }
 }

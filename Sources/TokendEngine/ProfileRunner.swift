@@ -228,7 +228,11 @@ final class ProfileRunner {
                 // adopted token: its demand starts a need of its own.
                 if case .token(let held) = answer, let need = adoptedNeed, let pending = waiters[id],
                    !need.covers(pending.demand, with: held, now: clock.now()) {
+                    // Asked again once: what the machine answers now (at once,
+                    // or after the need it starts) is the answer.
+                    adoptedNeed = nil
                     run(machine.demand(id, pending.demand, now: clock.now()))
+                    adoptedNeed = need
                     continue
                 }
                 guard let promise = waiters.removeValue(forKey: id)?.promise else { continue }

@@ -89,11 +89,16 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
     /// or proxy that echoes the request must not put them in a log).
     private func redacted(_ message: String) -> String {
         var text = message
-        for secret in [settings.password?.value, authToken].compactMap({ $0 }) where secret.utf8.count >= 4 {
-            while let range = text.firstRange(of: secret) { text.replaceSubrange(range, with: "[redacted]") }
+        let secrets = [settings.password?.value, authToken, droppedToken].compactMap { $0 }.filter { $0.utf8.count >= 4 }
+        // Every form an echo is likely to use (raw, percent-encoded, JSON-escaped...), longest first.
+        for form in secrets.flatMap(TokenRequest.echoForms).sorted(by: { $0.utf8.count > $1.utf8.count }) where !form.isEmpty {
+            while let range = text.firstRange(of: form) { text.replaceSubrange(range, with: "[redacted]") }
         }
         return text
     }
+
+    /// The etcd token dropped by the last re-authentication (still redacted).
+    private var droppedToken: String?
 
     private func exchange(_ path: String, _ body: String, timeout: TimeSpan, using transfer: CurlTransfer) throws(FleetStoreError) -> [UInt8] {
         let deadline = BootClock.now() + timeout
@@ -141,6 +146,7 @@ public final class EtcdGateway: @unchecked Sendable {  // confined to its profil
                 if error.code == 16 || message.contains("invalid auth token") || message.contains("auth token is not provided") {
                     guard settings.username != nil, !reauthenticated else { throw .auth("\(endpoint): \(message)") }
                     reauthenticated = true
+                    droppedToken = authToken
                     authToken = nil
                     attempts -= 1
                     continue
