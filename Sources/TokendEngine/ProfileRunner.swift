@@ -35,6 +35,8 @@ final class ProfileRunner {
     /// handed out, the need it was adopted for.
     private var needInFlight: FleetNeed?
     private var adoptedNeed: FleetNeed?
+    /// Clients the adopted token does not answer, asked again after the need.
+    private var askAgain: [(WaiterID, Demand)] = []
     private var fleetWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
     private var invalidWarnings = LogRateLimiter(burst: 1, window: .seconds(60 as Int64))
     private var waiters: [WaiterID: PendingDemand] = [:]
@@ -226,13 +228,12 @@ final class ProfileRunner {
                 // A client that came during a fleet need asking for less than
                 // it does (REFRESH, a longer MIN_TTL) is not answered with the
                 // adopted token: its demand starts a need of its own.
+                // Asked again once, after these actions (a demand in their
+                // midst would schedule a wake-up that a later action replaces):
+                // what the machine answers then is the answer.
                 if case .token(let held) = answer, let need = adoptedNeed, let pending = waiters[id],
                    !need.covers(pending.demand, with: held, now: clock.now()) {
-                    // Asked again once: what the machine answers now (at once,
-                    // or after the need it starts) is the answer.
-                    adoptedNeed = nil
-                    run(machine.demand(id, pending.demand, now: clock.now()))
-                    adoptedNeed = need
+                    askAgain.append((id, pending.demand))
                     continue
                 }
                 guard let promise = waiters.removeValue(forKey: id)?.promise else { continue }
@@ -325,6 +326,9 @@ final class ProfileRunner {
         adoptedNeed = adopted ? needInFlight : nil
         run(machine.fetchFinished(report.result, sentAt: report.sentAt, now: now, placed: report.placed, source: adopted ? .fleet : .idp))
         adoptedNeed = nil
+        let again = askAgain
+        askAgain.removeAll()
+        for (id, demand) in again where waiters[id] != nil { run(machine.demand(id, demand, now: clock.now())) }
         if let note = report.note { record(note, now: now) }
         persist()
     }
