@@ -45,20 +45,13 @@ public struct FleetConfiguration: Equatable, Sendable {
     /// `http://` to a loopback host only; no path, credentials or query.
     public static func endpointProblem(_ url: String) -> String? {
         if let problem = TokenURL.problem(url) {
-            return problem.replacingOccurrences("use client_id and a client secret key", with: "use username and password_file")
+            return problem.replacingAll("use client_id and a client secret key", with: "use username and password_file")
         }
         guard let schemeEnd = url.firstRange(of: "://") else { return "is not a URL" }
         let rest = url[schemeEnd.upperBound...]
         let path = rest.drop { $0 != "/" && $0 != "?" }
         if !(path.isEmpty || path == "/") { return "must be a base URL without a path or query, like https://etcd-1:2379" }
         return nil
-    }
-}
-
-extension String {
-    func replacingOccurrences(_ target: String, with replacement: String) -> String {
-        guard let range = firstRange(of: target) else { return self }
-        return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
     }
 }
 

@@ -136,23 +136,13 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
 
     /// Every key and value under `prefix`, read back through the gateway by curl.
     public func dump(prefix: String) -> [(key: String, value: [UInt8])] {
-        let key = Self.base64(Array(prefix.utf8))
         var end = Array(prefix.utf8)
         end[end.count - 1] += 1
         for member in members {
-            guard let answer = post(member.endpoint, "/v3/kv/range", "{\"key\":\"\(key)\",\"range_end\":\"\(Self.base64(end))\"}") else { continue }
-            var result: [(String, [UInt8])] = []
-            var rest = Substring(answer)
-            while let keyRange = rest.firstRange(of: "\"key\":\"") {
-                rest = rest[keyRange.upperBound...]
-                let encodedKey = String(rest.prefix { $0 != "\"" })
-                var value: [UInt8] = []
-                if let valueRange = rest.firstRange(of: "\"value\":\""), !rest[..<valueRange.lowerBound].contains("}") {
-                    value = Self.decode(String(rest[valueRange.upperBound...].prefix { $0 != "\"" }))
-                }
-                result.append((String(decoding: Self.decode(encodedKey), as: UTF8.self), value))
-            }
-            return result
+            guard let answer = post(member.endpoint, "/v3/kv/range",
+                                    "{\"key\":\"\(Base64.encode(Array(prefix.utf8)))\",\"range_end\":\"\(Base64.encode(end))\"}"),
+                  let keys = try? EtcdMessages.rangeAnswer(Array(answer.utf8)) else { continue }
+            return keys.map { (String(decoding: $0.key, as: UTF8.self), $0.value) }
         }
         return []
     }
@@ -160,7 +150,7 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
     /// Puts `value` under `key` (no lease).
     @discardableResult
     public func put(_ key: String, _ value: [UInt8]) -> Bool {
-        members.contains { post($0.endpoint, "/v3/kv/put", "{\"key\":\"\(Self.base64(Array(key.utf8)))\",\"value\":\"\(Self.base64(value))\"}")?.contains("revision") == true }
+        members.contains { post($0.endpoint, "/v3/kv/put", "{\"key\":\"\(Base64.encode(Array(key.utf8)))\",\"value\":\"\(Base64.encode(value))\"}")?.contains("revision") == true }
     }
 
     /// Runs etcdctl against the cluster (users, roles, `auth enable`); its status and output.
@@ -192,8 +182,4 @@ public final class EtcdCluster: @unchecked Sendable {  // one thread drives it
         guard let range = json.firstRange(of: "\"\(name)\":\"") else { return nil }
         return String(json[range.upperBound...].prefix { $0 != "\"" })
     }
-
-    static func base64(_ bytes: [UInt8]) -> String { Base64.encode(bytes) }
-
-    static func decode(_ text: String) -> [UInt8] { Base64.decode(text) ?? [] }
 }
