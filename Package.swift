@@ -211,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "TokendServerTests",
             dependencies: [
-                "TokendServer", "TokendEngine", "TokendCore", "TokendPlatform",
+                "TokendServer", "TokendEngine", "TokendCore", "TokendPlatform", "TokendTelemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

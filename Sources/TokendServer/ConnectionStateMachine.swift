@@ -1,35 +1,33 @@
-/// The rules of one client connection (SPEC §5), as a pure state machine
-/// in the manner of postgres-nio's connection state machine: the NIO
-/// handler feeds it events (a framed request, an answer that had to wait,
-/// writability, idleness, the end of input, a stop) and carries out what it
-/// says. It never touches a socket, a clock or a buffer, so every ordering
-/// and back-pressure rule is tested without one.
+import NIOCore
+import TokendProtocol
+import TokendTelemetry
+
+/// The rules of one client connection (SPEC §5), as a pure state machine in
+/// the manner of postgres-nio's: the handler passes it what happened (bytes
+/// read, with the time; a wait that ended; writability; the end of input; a
+/// stop; an idle check that fell due) and carries out the `ConnectionAction`
+/// it returns. It frames request lines itself, keeps the time of the last
+/// read and of blocked output, and decides every close; it never touches a
+/// socket or a clock, so each ordering and back-pressure rule is tested
+/// without one.
 ///
 /// The rules:
 /// - answers go out in request order: a request that must wait (no valid
-///   token yet, `REFRESH`, `STATUS`, a group lookup) holds back the ones
-///   behind it, which are queued;
-/// - a queue of `queueLimit` requests, or output the client does not read
-///   (the channel is not writable), stops reading: one connection can make
-///   the daemon hold only so much;
-/// - idle: a connection that asked nothing for `idle_timeout` is closed, and
-///   so is one whose answers make no progress for that long (a client that
+///   token yet, `REFRESH`, `STATUS`, a user-database lookup) holds back the
+///   ones behind it, which stay unframed in the input;
+/// - nothing more is read while an answer waits, while output is blocked
+///   (the client does not read), or once the connection finishes: one
+///   connection can make the daemon hold only a read's worth of requests;
+/// - idle: a connection that asked nothing for `idle_timeout` is closed,
+///   and so is one whose output stayed blocked that long (a client that
 ///   pipelines and never reads), but never one waiting for a token;
-/// - the end of input or a stop finishes what was asked, then closes;
-///   `QUIT` and an over-long line close after their answer.
-///
-/// `Line` is whatever the handler keeps of a request it cannot answer yet
-/// (a slice of the read buffer).
-struct ConnectionStateMachine<Line> {
-    /// A request as framed from the byte stream.
-    enum Framed {
-        case line(Line)
-        /// A line over the limit: answered `ERR too-long`, then the connection closes.
-        case tooLong
-    }
-
-    /// Why a connection is closed by the daemon, for logs and metrics.
-    enum CloseReason: String, Sendable {
+/// - the end of input or a stop finishes what was asked (at the end of
+///   input, a last line without its LF too), then closes; `QUIT` and an
+///   over-long line close once their answer is written.
+struct ConnectionStateMachine {
+    /// Why the daemon closes a connection: log lines and the `reason` of
+    /// `tokend_connections_rejected_total` come from here.
+    enum CloseReason: String, CaseIterable, Sendable {
         case idle
         /// The client does not read its answers.
         case stalled
@@ -37,152 +35,330 @@ struct ConnectionStateMachine<Line> {
         case tooLong = "too-long"
         case endOfInput = "end-of-input"
         case stopping
-    }
 
-    /// What the handler must do with a framed request.
-    enum ReceiveAction {
-        /// Answer it now (it is first in line and output can be written).
-        case process(Framed)
-        /// Kept for later; nothing to do now.
-        case queued
-        /// The connection is closing: drop it.
-        case ignore
-    }
-
-    let queueLimit: Int
-    private var queue: [Framed] = []
-    private var queueHead = 0
-    /// An answer is being waited for (the request at the head of the line).
-    private(set) var waiting = false
-    private(set) var writable = true
-    /// Set once a close was decided; no request is processed after it.
-    private(set) var closeReason: CloseReason?
-    private var inputClosed = false
-    private var quiescing = false
-    /// A read that was asked for and deferred by back-pressure.
-    private var readDeferred = false
-
-    init(queueLimit: Int = 64) {
-        self.queueLimit = queueLimit
-    }
-
-    var queuedCount: Int { queue.count - queueHead }
-    var isClosing: Bool { closeReason != nil }
-    /// Whether a request framed now would be answered at once (what
-    /// `received` would say): the handler then parses it in place.
-    var canProcessNow: Bool { !waiting && writable && queuedCount == 0 && closeReason == nil }
-
-    // MARK: - Inbound
-
-    /// A request was framed from the input.
-    mutating func received(_ framed: Framed) -> ReceiveAction {
-        if closeReason != nil { return .ignore }
-        if !waiting, writable, queuedCount == 0 { return .process(framed) }
-        queue.append(framed)
-        return .queued
-    }
-
-    /// The next queued request to answer, or nil while the head must wait,
-    /// output is blocked, the connection closes, or nothing is queued.
-    mutating func nextQueued() -> Framed? {
-        guard !waiting, writable, closeReason == nil, queueHead < queue.count else { return nil }
-        let next = queue[queueHead]
-        queueHead += 1
-        if queueHead == queue.count {
-            queue.removeAll()
-            queueHead = 0
+        /// The rejection it counts as (SPEC §10), if the close is the daemon's refusal.
+        var rejection: Telemetry.RejectionReason? {
+            switch self {
+            case .idle, .stalled: .idle
+            case .tooLong: .tooLong
+            case .quit, .endOfInput, .stopping: nil
+            }
         }
-        return next
     }
 
-    /// The request just processed must wait for its answer (engine, lookup).
+    /// What the handler must do next.
+    enum ConnectionAction {
+        /// Answer this request line (without its LF). Answered at once, it
+        /// needs no report; otherwise the handler reports `waitStarted`,
+        /// `waitForUserGroups` or `closeAfterAnswer` before asking again.
+        case answer(ByteBuffer)
+        /// Answer `ERR too-long`; the connection then closes.
+        case answerTooLong
+        /// Issue the read that back-pressure deferred.
+        case read
+        /// Write and flush what was answered, then close.
+        case closeAfterFlush(CloseReason)
+        /// Close now: output is blocked, so nothing more would get out.
+        case close(CloseReason)
+        /// Nothing is due before this time: look again then.
+        case scheduleIdleCheck(NIODeadline)
+        /// Nothing to do until the next event.
+        case none
+    }
+
+    private enum State {
+        /// Reading and answering requests in order.
+        case open(Connection)
+        /// The request at the head of the line waits for its answer; the
+        /// ones behind it wait in the input, and nothing more is read.
+        case waiting(Connection)
+        /// A close was decided, to follow the answer being written.
+        case closingAfterAnswer(CloseReason)
+        /// The close was handed to the handler.
+        case closing(CloseReason)
+        case closed
+        /// Only while a method mutates a connection taken out of the state
+        /// (so that its input buffer is never shared and copied).
+        case modifying
+    }
+
+    private struct Connection {
+        /// Bytes read and not framed yet: requests not answered yet, and an
+        /// incomplete last line.
+        var input = ByteBuffer()
+        /// The bytes the last `.answer` consumed (its line and LF): put back
+        /// when the line must be answered again after a lookup.
+        var lastConsumed = 0
+        var output = Output.writable
+        var finishing = Finishing.no
+        /// A read was asked for and deferred by back-pressure.
+        var readDeferred = false
+        var lastRead: NIODeadline
+
+        mutating func append(_ bytes: ByteBuffer, now: NIODeadline) {
+            lastRead = now
+            if input.readableBytes == 0 {
+                input = bytes
+            } else {
+                // A line carried over: bytes already answered are dropped first,
+                // so a long-lived connection's buffer does not grow.
+                input.discardReadBytes()
+                input.writeImmutableBuffer(bytes)
+            }
+        }
+
+        mutating func setWritable(_ writable: Bool, now: NIODeadline) {
+            switch (output, writable) {
+            case (.writable, false): output = .blocked(since: now)
+            case (.blocked, true): output = .writable
+            default: break
+            }
+        }
+
+        /// The next line, an over-long one, the end, a deferred read, or nothing.
+        mutating func next() -> ConnectionStateMachine.ConnectionAction {
+            let limit = ProtocolLimits.maximumLineLength
+            if let newline = input.withUnsafeReadableBytes({ $0.firstIndex(of: UInt8(ascii: "\n")) }) {
+                let hasCR = newline > 0 && input.getInteger(at: input.readerIndex + newline - 1, as: UInt8.self) == UInt8(ascii: "\r")
+                if newline - (hasCR ? 1 : 0) > limit { return .answerTooLong }
+                let line = input.readSlice(length: newline)!
+                input.moveReaderIndex(forwardBy: 1)
+                lastConsumed = newline + 1
+                return .answer(line)
+            }
+            // Room for the longest line plus its CR; more without LF is too long.
+            if input.readableBytes > limit + 1 { return .answerTooLong }
+            switch finishing {
+            case .no:
+                break
+            case .endOfInput:
+                if input.readableBytes > 0 {
+                    lastConsumed = input.readableBytes
+                    return .answer(input.readSlice(length: input.readableBytes)!)
+                }
+                return .closeAfterFlush(.endOfInput)
+            case .stopping:
+                return .closeAfterFlush(.stopping)
+            }
+            if readDeferred {
+                readDeferred = false
+                return .read
+            }
+            return .none
+        }
+    }
+
+    private enum Output {
+        case writable
+        /// The channel is not writable: the client does not read its answers.
+        case blocked(since: NIODeadline)
+    }
+
+    private enum Finishing {
+        case no
+        /// The client closed its side: answer what it sent, then close.
+        case endOfInput
+        /// The daemon stops: answer what was sent, then close.
+        case stopping
+    }
+
+    let idleTimeout: TimeAmount
+    private var state: State
+
+    init(idleTimeout: TimeAmount, now: NIODeadline) {
+        self.idleTimeout = idleTimeout
+        state = .open(Connection(lastRead: now))
+    }
+
+    /// When the first idle check is due.
+    var firstIdleCheck: NIODeadline {
+        guard case .open(let connection) = state else { return .distantFuture }
+        return connection.lastRead + idleTimeout
+    }
+
+    /// An answer is being waited for; answers that arrive otherwise (after
+    /// a close) are dropped.
+    var isWaiting: Bool {
+        if case .waiting = state { return true }
+        return false
+    }
+
+    // MARK: - Input
+
+    mutating func bytesRead(_ bytes: ByteBuffer, now: NIODeadline) {
+        switch state {
+        case .open(var connection):
+            state = .modifying
+            connection.append(bytes, now: now)
+            state = .open(connection)
+        case .waiting(var connection):
+            // Read in the same cycle as the request that waits.
+            state = .modifying
+            connection.append(bytes, now: now)
+            state = .waiting(connection)
+        case .closingAfterAnswer, .closing, .closed:
+            break
+        case .modifying:
+            preconditionFailure("bytesRead during a modification")
+        }
+    }
+
+    /// The client closed its side.
+    mutating func inputEnded() {
+        finish(.endOfInput)
+    }
+
+    /// The daemon stops.
+    mutating func quiesce() {
+        finish(.stopping)
+    }
+
+    private mutating func finish(_ finishing: Finishing) {
+        switch state {
+        case .open(var connection):
+            if case .no = connection.finishing { connection.finishing = finishing }
+            state = .open(connection)
+        case .waiting(var connection):
+            if case .no = connection.finishing { connection.finishing = finishing }
+            state = .waiting(connection)
+        case .closingAfterAnswer, .closing, .closed:
+            break
+        case .modifying:
+            preconditionFailure("finish during a modification")
+        }
+    }
+
+    // MARK: - Answering
+
+    /// The next thing to do: a request to answer, a deferred read, a close,
+    /// or nothing. The handler asks until it gets `.none` or a close.
+    mutating func nextAction() -> ConnectionAction {
+        switch state {
+        case .open(var connection):
+            guard case .writable = connection.output else { return .none }
+            state = .modifying
+            let action = connection.next()
+            switch action {
+            case .answerTooLong: state = .closingAfterAnswer(.tooLong)
+            case .closeAfterFlush(let reason): state = .closing(reason)
+            default: state = .open(connection)
+            }
+            return action
+        case .closingAfterAnswer(let reason):
+            state = .closing(reason)
+            return .closeAfterFlush(reason)
+        case .waiting, .closing, .closed:
+            return .none
+        case .modifying:
+            preconditionFailure("nextAction during a modification")
+        }
+    }
+
+    /// The line just handed out waits for its answer (a token, `STATUS`).
     mutating func waitStarted() {
-        waiting = true
+        guard case .open(let connection) = state else { preconditionFailure("a wait started while not answering") }
+        state = .waiting(connection)
     }
 
-    /// The awaited answer was written; queued requests may follow.
+    /// Only the peer's groups in the user database can decide the line
+    /// just handed out: it is put back, to be handed out again when the
+    /// lookup ends (`waitEnded`).
+    mutating func waitForUserGroups() {
+        guard case .open(var connection) = state else { preconditionFailure("a lookup started while not answering") }
+        state = .modifying
+        connection.input.moveReaderIndex(to: connection.input.readerIndex - connection.lastConsumed)
+        connection.lastConsumed = 0
+        state = .waiting(connection)
+    }
+
+    /// The awaited answer was written (or the lookup ended): the requests
+    /// behind it may follow.
     mutating func waitEnded() {
-        waiting = false
+        guard case .waiting(let connection) = state else { return }
+        state = .open(connection)
     }
 
-    /// `QUIT` or an over-long line was answered: close once it is written.
+    /// `QUIT` was answered: close once the answer is written.
     mutating func closeAfterAnswer(_ reason: CloseReason) {
-        if closeReason == nil { closeReason = reason }
-        queue.removeAll()
-        queueHead = 0
+        switch state {
+        case .open, .waiting: state = .closingAfterAnswer(reason)
+        case .closingAfterAnswer, .closing, .closed: break
+        case .modifying: preconditionFailure("closeAfterAnswer during a modification")
+        }
     }
 
     // MARK: - Back-pressure
 
     /// The channel asks to read: true to read now; false defers the read
-    /// (held-back requests or unread output) until `shouldResumeReading`.
+    /// until `nextAction` hands out `.read`.
     mutating func readRequested() -> Bool {
-        if waiting || queuedCount >= queueLimit || !writable {
-            readDeferred = true
+        switch state {
+        case .open(var connection):
+            if case .writable = connection.output, case .no = connection.finishing { return true }
+            connection.readDeferred = true
+            state = .open(connection)
             return false
+        case .waiting(var connection):
+            connection.readDeferred = true
+            state = .waiting(connection)
+            return false
+        case .closingAfterAnswer, .closing, .closed:
+            return false
+        case .modifying:
+            preconditionFailure("readRequested during a modification")
         }
-        return true
     }
 
-    mutating func writabilityChanged(_ isWritable: Bool) {
-        writable = isWritable
-    }
-
-    /// Whether a deferred read should be issued now.
-    mutating func shouldResumeReading() -> Bool {
-        guard readDeferred, !waiting, queuedCount < queueLimit, writable, closeReason == nil else { return false }
-        readDeferred = false
-        return true
-    }
-
-    // MARK: - Ending
-
-    enum Idleness {
-        /// Nothing was read for `idle_timeout`.
-        case read
-        /// No write completed for `idle_timeout`.
-        case write
-    }
-
-    /// An idle timer fired: the reason to close, or nil to keep the connection.
-    mutating func idle(_ kind: Idleness) -> CloseReason? {
-        guard closeReason == nil, !waiting else { return nil }
-        switch kind {
-        case .read:
-            // Asked nothing and owed nothing.
-            guard queuedCount == 0, writable else { return nil }
-            closeReason = .idle
-        case .write:
-            // Answers are owed and none got out: the client does not read.
-            guard !writable || queuedCount > 0 else { return nil }
-            closeReason = .stalled
+    mutating func writabilityChanged(_ writable: Bool, now: NIODeadline) {
+        switch state {
+        case .open(var connection):
+            connection.setWritable(writable, now: now)
+            state = .open(connection)
+        case .waiting(var connection):
+            connection.setWritable(writable, now: now)
+            state = .waiting(connection)
+        case .closingAfterAnswer, .closing, .closed:
+            break
+        case .modifying:
+            preconditionFailure("writabilityChanged during a modification")
         }
-        queue.removeAll()
-        queueHead = 0
-        return closeReason
     }
 
-    /// The client closed its side: close once everything asked is answered.
-    mutating func inputEnded() -> CloseReason? {
-        inputClosed = true
-        return closeIfFinished(.endOfInput)
+    // MARK: - Time and the end
+
+    /// The idle check fell due: close an idle or stalled connection, or say
+    /// when to look again. A connection waiting for an answer is kept.
+    mutating func idleCheckDue(now: NIODeadline) -> ConnectionAction {
+        let connection: Connection
+        switch state {
+        case .open(let c): connection = c
+        case .waiting(let c): connection = c
+        case .closingAfterAnswer, .closing, .closed: return .none
+        case .modifying: preconditionFailure("idleCheckDue during a modification")
+        }
+        var next = connection.lastRead + idleTimeout
+        if case .open = state {
+            switch connection.output {
+            case .blocked(let since):
+                if now - since >= idleTimeout {
+                    state = .closing(.stalled)
+                    return .close(.stalled)
+                }
+                next = min(next, since + idleTimeout)
+            case .writable:
+                // Writable and not waiting: nothing is owed (it would have been answered).
+                if now - connection.lastRead >= idleTimeout {
+                    state = .closing(.idle)
+                    return .closeAfterFlush(.idle)
+                }
+            }
+        }
+        // Nothing due yet, or not closable now (an answer is awaited): look again later.
+        return .scheduleIdleCheck(next > now ? next : now + idleTimeout)
     }
 
-    /// The daemon stops: finish what was asked, then close.
-    mutating func quiesce() -> CloseReason? {
-        quiescing = true
-        return closeIfFinished(.stopping)
-    }
-
-    /// After answers were written: whether the connection may now close
-    /// (input ended or stopping, nothing owed).
-    mutating func closeIfFinished() -> CloseReason? {
-        closeIfFinished(inputClosed ? .endOfInput : .stopping)
-    }
-
-    private mutating func closeIfFinished(_ reason: CloseReason) -> CloseReason? {
-        guard closeReason == nil, inputClosed || quiescing, !waiting, queuedCount == 0 else { return nil }
-        closeReason = reason
-        return reason
+    /// The channel is closed, whoever closed it.
+    mutating func closed() {
+        state = .closed
     }
 }

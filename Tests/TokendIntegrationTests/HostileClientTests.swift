@@ -14,7 +14,7 @@ import TestIdP
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let chunk = Array(String(repeating: "GET demo\n", count: 512).utf8)
         var stuck = 0
-        // Until the kernel buffers and the daemon's held-back queue are full.
+        // Until the kernel buffers and the read the daemon holds are full.
         while stuck < 4 {
             let n = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { stuck = 0; continue }

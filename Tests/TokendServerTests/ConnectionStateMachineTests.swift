@@ -1,126 +1,185 @@
+import NIOCore
 import Testing
+import TokendTelemetry
 @testable import TokendServer
 
-/// The connection's rules without a socket.
+/// The connection's rules without a socket: bytes and times in, actions out.
 @Suite struct ConnectionStateMachineTests {
-    typealias Machine = ConnectionStateMachine<String>
+    typealias Machine = ConnectionStateMachine
+    static let timeout = TimeAmount.seconds(60)
+    static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
-    func processed(_ action: Machine.ReceiveAction) -> String? {
-        if case .process(.line(let line)) = action { return line }
-        return nil
+    /// What a handler would see: each line handed out, and how the run of
+    /// actions ended. Lines listed in `waits` start a wait when handed out.
+    struct Run: Equatable {
+        var answered: [String] = []
+        var ending = "none"
     }
 
-    @Test func firstInLineIsAnsweredAtOnce() {
-        var m = Machine()
-        let v1 = m.received(.line("GET a"))
-        #expect(processed(v1) == "GET a")
-        #expect(m.queuedCount == 0)
-    }
-
-    @Test func aWaitingRequestHoldsBackTheOnesBehindItInOrder() {
-        var m = Machine()
-        let v2 = m.received(.line("REFRESH a"))
-        #expect(processed(v2) == "REFRESH a")
-        m.waitStarted()
-        for line in ["PING", "GET a", "QUIT"] {
-            guard case .queued = m.received(.line(line)) else { Issue.record("not queued"); return }
+    static func drive(_ m: inout Machine, waits: Set<String> = [], lookups: Set<String> = [], quit: Set<String> = []) -> Run {
+        var run = Run()
+        while true {
+            switch m.nextAction() {
+            case .answer(let line):
+                let text = String(buffer: line)
+                run.answered.append(text)
+                if lookups.contains(text) {
+                    m.waitForUserGroups()
+                } else if waits.contains(text) {
+                    m.waitStarted()
+                } else if quit.contains(text) {
+                    m.closeAfterAnswer(.quit)
+                }
+            case .answerTooLong: run.answered.append("<too long>")
+            case .read: run.ending = "read"; return run
+            case .closeAfterFlush(let reason): run.ending = "close after flush: \(reason.rawValue)"; return run
+            case .close(let reason): run.ending = "close: \(reason.rawValue)"; return run
+            case .scheduleIdleCheck: run.ending = "schedule"; return run
+            case .none: return run
+            }
         }
-        let v3 = m.nextQueued()
-        #expect(v3 == nil) // still waiting
-        m.waitEnded()
-        var order: [String] = []
-        while case .line(let line)? = m.nextQueued() { order.append(line) }
-        #expect(order == ["PING", "GET a", "QUIT"])
     }
 
-    @Test func aFullQueueOrUnreadOutputStopsReadingUntilItDrains() {
-        var m = Machine(queueLimit: 2)
-        _ = m.received(.line("REFRESH a"))
-        m.waitStarted()
-        _ = m.received(.line("PING"))
-        _ = m.received(.line("PING"))
-        let v4 = m.readRequested()
-        #expect(!v4)
-        m.waitEnded()
-        let v5 = m.shouldResumeReading()
-        #expect(!v5) // the queue is still full
-        _ = m.nextQueued()
-        let v6 = m.shouldResumeReading()
-        #expect(v6)
-        let v7 = m.shouldResumeReading()
-        #expect(!v7) // once
+    func machine() -> Machine { Machine(idleTimeout: Self.timeout, now: Self.start) }
+    func at(_ seconds: Int64) -> NIODeadline { Self.start + .seconds(seconds) }
 
-        m.writabilityChanged(false)
-        let v8 = m.readRequested()
-        #expect(!v8)
-        guard case .queued = m.received(.line("PING")) else { Issue.record("answered while output is blocked"); return }
-        let v9 = m.nextQueued()
-        #expect(v9 == nil)
-        m.writabilityChanged(true)
-        let v11 = m.nextQueued()
-        #expect(v11 != nil)
-        let v10 = m.shouldResumeReading()
-        #expect(v10)
+    @Test func linesAreFramedAcrossReadsAndAnsweredInOrder() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "PING\r\nGE"), now: at(1))
+        #expect(Self.drive(&m) == Run(answered: ["PING\r"]))
+        m.bytesRead(ByteBuffer(string: "T a\nLI"), now: at(2))
+        #expect(Self.drive(&m) == Run(answered: ["GET a"]))
+        m.bytesRead(ByteBuffer(string: "ST\n\nVERSION\n"), now: at(3))
+        #expect(Self.drive(&m) == Run(answered: ["LIST", "", "VERSION"]))
     }
 
-    @Test func idleClosesOnlyWhatAskedNothingOrReadsNothing() {
-        var quiet = Machine()
-        let v12 = quiet.idle(.read)
-        #expect(v12 == .idle)
+    @Test func aWaitingRequestHoldsBackTheOnesBehindIt() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "REFRESH a\nPING\nGET a\n"), now: at(1))
+        #expect(Self.drive(&m, waits: ["REFRESH a"]) == Run(answered: ["REFRESH a"]))
+        #expect(m.isWaiting)
+        // Bytes of the same read cycle wait too.
+        m.bytesRead(ByteBuffer(string: "QUIT\n"), now: at(1))
+        #expect(Self.drive(&m) == Run())
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(answered: ["PING", "GET a", "QUIT"]))
+    }
 
-        var waiting = Machine()
-        _ = waiting.received(.line("GET a"))
-        waiting.waitStarted()
-        let v13 = waiting.idle(.read)
-        let v14 = waiting.idle(.write)
-        #expect(v13 == nil && v14 == nil)
+    @Test func aLineThatNeedsTheUserDatabaseIsHandedOutAgainAfterTheLookup() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "GET grouped\nPING\n"), now: at(1))
+        #expect(Self.drive(&m, lookups: ["GET grouped"]) == Run(answered: ["GET grouped"]))
+        #expect(m.isWaiting)
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(answered: ["GET grouped", "PING"]))
+        // The last line of the input, without its LF, is put back the same way.
+        m.bytesRead(ByteBuffer(string: "LIST"), now: at(2))
+        m.inputEnded()
+        #expect(Self.drive(&m, lookups: ["LIST"]) == Run(answered: ["LIST"]))
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(answered: ["LIST"], ending: "close after flush: end-of-input"))
+    }
 
-        // A client that pipelines and never reads: output blocked, requests queued.
-        var stalled = Machine()
-        stalled.writabilityChanged(false)
-        _ = stalled.received(.line("GET a"))
-        let v15 = stalled.idle(.read)
-        #expect(v15 == nil) // it did send something
-        let v16 = stalled.idle(.write)
-        #expect(v16 == .stalled)
-        #expect(stalled.isClosing && stalled.queuedCount == 0)
-        guard case .ignore = stalled.received(.line("GET a")) else { Issue.record("a closing connection took a request"); return }
+    @Test func readingStopsWhileAnAnswerWaitsOrOutputIsBlocked() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "REFRESH a\n"), now: at(1))
+        _ = Self.drive(&m, waits: ["REFRESH a"])
+        let read1 = m.readRequested()
+        #expect(!read1)
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(ending: "read"))
+        #expect(Self.drive(&m) == Run())  // the deferred read is handed out once
+        let read2 = m.readRequested()
+        #expect(read2)
 
-        // No write pending: a write timeout alone closes nothing.
-        var reading = Machine()
-        let v17 = reading.idle(.write)
-        #expect(v17 == nil)
+        m.writabilityChanged(false, now: at(2))
+        let read3 = m.readRequested()
+        #expect(!read3)
+        m.bytesRead(ByteBuffer(string: "PING\nPING\n"), now: at(2))
+        #expect(Self.drive(&m) == Run())  // nothing is answered while output is blocked
+        m.writabilityChanged(true, now: at(3))
+        #expect(Self.drive(&m) == Run(answered: ["PING", "PING"], ending: "read"))
+    }
+
+    @Test func anOverLongLineIsRefusedInItsTurnThenTheConnectionCloses() {
+        let limit = 4096
+        var m = machine()
+        // The longest line, with its CR, is a request.
+        m.bytesRead(ByteBuffer(string: String(repeating: "x", count: limit) + "\r\n"), now: at(1))
+        #expect(Self.drive(&m).answered.count == 1)
+        m.bytesRead(ByteBuffer(string: "REFRESH a\n" + String(repeating: "x", count: limit + 1) + "\nPING\n"), now: at(1))
+        #expect(Self.drive(&m, waits: ["REFRESH a"]) == Run(answered: ["REFRESH a"]))
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(answered: ["<too long>"], ending: "close after flush: too-long"))
+        m.bytesRead(ByteBuffer(string: "PING\n"), now: at(2))
+        #expect(Self.drive(&m) == Run())
+        let read4 = m.readRequested()
+        #expect(!read4)
+
+        // No LF at all: refused as soon as more than a line and its CR arrived.
+        var n = machine()
+        n.bytesRead(ByteBuffer(string: String(repeating: "x", count: limit + 1)), now: at(1))
+        #expect(Self.drive(&n) == Run())
+        n.bytesRead(ByteBuffer(string: "x"), now: at(1))
+        #expect(Self.drive(&n) == Run(answered: ["<too long>"], ending: "close after flush: too-long"))
+    }
+
+    @Test func quitDropsWhatFollows() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "PING\nQUIT\nPING\n"), now: at(1))
+        #expect(Self.drive(&m, quit: ["QUIT"]) == Run(answered: ["PING", "QUIT"], ending: "close after flush: quit"))
+        #expect(Self.drive(&m) == Run())
+    }
+
+    @Test func idleClosesOnlyWhatOwesNothingAndStalledWhatReadsNothing() {
+        var quiet = machine()
+        quiet.bytesRead(ByteBuffer(string: "PING\nGET"), now: at(10))
+        _ = Self.drive(&quiet)
+        guard case .scheduleIdleCheck(let next) = quiet.idleCheckDue(now: at(60)) else { Issue.record("closed early"); return }
+        #expect(next == at(70))
+        guard case .closeAfterFlush(.idle) = quiet.idleCheckDue(now: at(70)) else { Issue.record("an idle connection was kept"); return }
+
+        var waiting = machine()
+        waiting.bytesRead(ByteBuffer(string: "GET a\n"), now: at(0))
+        _ = Self.drive(&waiting, waits: ["GET a"])
+        guard case .scheduleIdleCheck(let later) = waiting.idleCheckDue(now: at(600)) else { Issue.record("a waiting connection was closed"); return }
+        #expect(later == at(660))
+
+        // A client that pipelines and never reads: its output stays blocked.
+        var stalled = machine()
+        stalled.bytesRead(ByteBuffer(string: "GET a\n"), now: at(0))
+        _ = Self.drive(&stalled)
+        stalled.writabilityChanged(false, now: at(30))
+        stalled.bytesRead(ByteBuffer(string: "GET a\n"), now: at(45))
+        guard case .scheduleIdleCheck(let due) = stalled.idleCheckDue(now: at(60)) else { Issue.record("closed early"); return }
+        #expect(due == at(90))
+        guard case .close(.stalled) = stalled.idleCheckDue(now: at(90)) else { Issue.record("a stalled connection was kept"); return }
+        stalled.bytesRead(ByteBuffer(string: "GET a\n"), now: at(91))
+        #expect(Self.drive(&stalled) == Run())
     }
 
     @Test func endOfInputAndStopFinishWhatWasAsked() {
-        var m = Machine()
-        _ = m.received(.line("REFRESH a"))
-        m.waitStarted()
-        _ = m.received(.line("PING"))
-        let v18 = m.inputEnded()
-        #expect(v18 == nil)
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "REFRESH a\nPING\nVERSION"), now: at(1))
+        _ = Self.drive(&m, waits: ["REFRESH a"])
+        m.inputEnded()
+        #expect(Self.drive(&m) == Run())
         m.waitEnded()
-        let v19 = m.closeIfFinished()
-        #expect(v19 == nil) // PING still owed
-        _ = m.nextQueued()
-        let v20 = m.closeIfFinished()
-        #expect(v20 == .endOfInput)
+        #expect(Self.drive(&m) == Run(answered: ["PING", "VERSION"], ending: "close after flush: end-of-input"))
 
-        var stopping = Machine()
-        let v21 = stopping.quiesce()
-        #expect(v21 == .stopping)
+        var stopping = machine()
+        stopping.bytesRead(ByteBuffer(string: "PING\nLIST\nGET"), now: at(1))
+        _ = Self.drive(&stopping, waits: ["PING"])
+        stopping.quiesce()
+        let read5 = stopping.readRequested()
+        #expect(!read5)
+        stopping.waitEnded()
+        // Complete requests are answered; an incomplete one was never asked.
+        #expect(Self.drive(&stopping) == Run(answered: ["LIST"], ending: "close after flush: stopping"))
     }
 
-    @Test func quitAndTooLongDropWhatFollows() {
-        var m = Machine()
-        _ = m.received(.line("REFRESH a"))
-        m.waitStarted()
-        _ = m.received(.tooLong)
-        _ = m.received(.line("PING"))
-        m.waitEnded()
-        guard case .tooLong? = m.nextQueued() else { Issue.record("the over-long line was not next"); return }
-        m.closeAfterAnswer(.tooLong)
-        let v22 = m.nextQueued()
-        #expect(v22 == nil && m.closeReason == .tooLong)
+    @Test func eachDaemonCloseCountsAsItsRejection() {
+        let counted = Machine.CloseReason.allCases.compactMap { reason in reason.rejection.map { "\(reason.rawValue)=\($0.rawValue)" } }
+        #expect(counted == ["idle=idle", "stalled=idle", "too-long=too-long"])
     }
 }
