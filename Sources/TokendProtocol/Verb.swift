@@ -40,12 +40,7 @@ public enum RequestResult: Hashable, Sendable, CaseIterable {
     public var index: Int {
         switch self {
         case .ok: 0
-        case .error(.unknownProfile): 1
-        case .error(.denied): 2
-        case .error(.unavailable): 3
-        case .error(.badRequest): 4
-        case .error(.tooLong): 5
-        case .error(.busy): 6
+        case .error(let code): 1 + ErrorCode.allCases.firstIndex(of: code)!
         }
     }
 

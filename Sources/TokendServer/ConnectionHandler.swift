@@ -45,6 +45,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if responder.access.peer == nil {
             server.logger.warning("closing a connection whose peer credentials cannot be read")
             context.close(promise: nil)
+            return
         }
         out = context.channel.allocator.buffer(capacity: 1024)
         scheduleIdleCheck(at: machine.firstIdleCheck, context: context)
@@ -103,40 +104,45 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Carries out the machine's actions until it has nothing more to do.
     private func run(context: ChannelHandlerContext) {
-        while true {
-            switch machine.nextAction() {
-            case .answer(let line):
-                let outcome = line.withUnsafeReadableBytes { responder.respond(to: $0, into: &out) }
-                switch outcome {
-                case .answered: break
-                case .answeredThenClose: machine.closeAfterAnswer(.quit)
-                case .needsUserGroups:
-                    machine.waitForUserGroups()
-                    lookUpUserGroups(context: context) { handler, context in
-                        handler.machine.waitEnded()
-                        handler.resume(context: context)
-                    }
-                case .wait(let pending):
-                    machine.waitStarted()
-                    wait(for: pending, context: context)
+        while perform(machine.nextAction(), context: context) {}
+    }
+
+    /// Carries out one action: false when there is nothing more to do now.
+    private func perform(_ action: ConnectionStateMachine.ConnectionAction, context: ChannelHandlerContext) -> Bool {
+        switch action {
+        case .answer(let line):
+            let outcome = line.withUnsafeReadableBytes { responder.respond(to: $0, into: &out) }
+            switch outcome {
+            case .answered: break
+            case .answeredThenClose: machine.closeAfterAnswer(.quit)
+            case .needsUserGroups:
+                machine.waitForUserGroups()
+                // The line is handed out again, and decided, with the groups.
+                lookUpUserGroups(context: context) { handler, context in
+                    handler.machine.waitEnded()
+                    _ = handler.perform(handler.machine.nextAction(), context: context)
                 }
-                writeIfLarge(context: context)
-            case .answerTooLong:
-                responder.answerTooLong(into: &out)
-            case .read:
-                context.read()
-            case .closeAfterFlush(let reason):
-                closeAfterFlush(reason, context: context)
-                return
-            case .close(let reason):
-                closeNow(reason, context: context)
-                return
-            case .scheduleIdleCheck(let deadline):
-                scheduleIdleCheck(at: deadline, context: context)
-            case .none:
-                return
+            case .wait(let pending):
+                machine.waitStarted()
+                wait(for: pending, context: context)
             }
+            writeIfLarge(context: context)
+        case .answerTooLong:
+            responder.answerTooLong(into: &out)
+        case .read:
+            context.read()
+        case .closeAfterFlush(let reason):
+            closeAfterFlush(reason, context: context)
+            return false
+        case .close(let reason):
+            closeNow(reason, context: context)
+            return false
+        case .scheduleIdleCheck(let deadline):
+            scheduleIdleCheck(at: deadline, context: context)
+        case .none:
+            return false
         }
+        return true
     }
 
     /// After an answer that had to wait, when output drains, at the end of
@@ -187,21 +193,28 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func finish(demand request: Request, result: Result<DemandOutcome, any Error>, context: ChannelHandlerContext) {
         guard machine.isWaiting else { return }
+        if answer(demand: request, result: result, context: context) { resume(context: context) }
+    }
+
+    /// False when the answer waits for a lookup first (which resumes by itself).
+    private func answer(demand request: Request, result: Result<DemandOutcome, any Error>, context: ChannelHandlerContext) -> Bool {
         switch responder.finish(demand: request, result: result, into: &out) {
         case .needsUserGroups:
             // A reload made the profile's access depend on groups while the request waited.
             lookUpUserGroups(context: context) { handler, context in
-                handler.finish(demand: request, result: result, context: context)
+                _ = handler.answer(demand: request, result: result, context: context)
             }
+            return false
         default:
             machine.waitEnded()
-            resume(context: context)
+            return true
         }
     }
 
     /// Looks the peer's groups up off the event loop, then runs `then` with
-    /// them in the peer's access. A failed or late lookup decides with the
-    /// kernel's groups only, and is not kept: the next request asks again.
+    /// them in the peer's access, for the one request waiting for them; then
+    /// answers what follows. A failed or late lookup decides that request with
+    /// the kernel's groups only, and is not kept: the next request asks again.
     private func lookUpUserGroups(context: ChannelHandlerContext, then: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void) {
         guard let peer = responder.access.peer else { return }
         let bound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
@@ -212,6 +225,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             handler.responder.access.userGroups = groups ?? []
             then(handler, context)
             if groups == nil { handler.responder.access.userGroups = nil }
+            handler.resume(context: context)
         }
     }
 

@@ -97,6 +97,7 @@ struct ConnectionStateMachine {
 
         mutating func append(_ bytes: ByteBuffer, now: NIODeadline) {
             lastRead = now
+            lastConsumed = 0
             if input.readableBytes == 0 {
                 input = bytes
             } else {
@@ -104,6 +105,15 @@ struct ConnectionStateMachine {
                 // so a long-lived connection's buffer does not grow.
                 input.discardReadBytes()
                 input.writeImmutableBuffer(bytes)
+            }
+        }
+
+        /// The end of input wins over a stop: a last line without its LF is
+        /// then a request, and is answered.
+        mutating func finish(_ reason: Finishing) {
+            switch (finishing, reason) {
+            case (.no, _), (.stopping, .endOfInput): finishing = reason
+            default: break
             }
         }
 
@@ -133,6 +143,8 @@ struct ConnectionStateMachine {
                 break
             case .endOfInput:
                 if input.readableBytes > 0 {
+                    let endsWithCR = input.getInteger(at: input.writerIndex - 1, as: UInt8.self) == UInt8(ascii: "\r")
+                    if input.readableBytes - (endsWithCR ? 1 : 0) > limit { return .answerTooLong }
                     lastConsumed = input.readableBytes
                     return .answer(input.readSlice(length: input.readableBytes)!)
                 }
@@ -216,10 +228,10 @@ struct ConnectionStateMachine {
     private mutating func finish(_ finishing: Finishing) {
         switch state {
         case .open(var connection):
-            if case .no = connection.finishing { connection.finishing = finishing }
+            connection.finish(finishing)
             state = .open(connection)
         case .waiting(var connection):
-            if case .no = connection.finishing { connection.finishing = finishing }
+            connection.finish(finishing)
             state = .waiting(connection)
         case .closingAfterAnswer, .closing, .closed:
             break
@@ -264,7 +276,9 @@ struct ConnectionStateMachine {
     /// just handed out: it is put back, to be handed out again when the
     /// lookup ends (`waitEnded`).
     mutating func waitForUserGroups() {
-        guard case .open(var connection) = state else { preconditionFailure("a lookup started while not answering") }
+        guard case .open(var connection) = state, connection.lastConsumed > 0 else {
+            preconditionFailure("a lookup started while not answering")
+        }
         state = .modifying
         connection.input.moveReaderIndex(to: connection.input.readerIndex - connection.lastConsumed)
         connection.lastConsumed = 0
@@ -340,20 +354,20 @@ struct ConnectionStateMachine {
         if case .open = state {
             switch connection.output {
             case .blocked(let since):
-                if now - since >= idleTimeout {
+                // Blocked output can only end in a stall: an idle close needs it writable.
+                next = since + idleTimeout
+                if now >= next {
                     state = .closing(.stalled)
                     return .close(.stalled)
                 }
-                next = min(next, since + idleTimeout)
             case .writable:
                 // Writable and not waiting: nothing is owed (it would have been answered).
-                if now - connection.lastRead >= idleTimeout {
+                if now >= next {
                     state = .closing(.idle)
                     return .closeAfterFlush(.idle)
                 }
             }
         }
-        // Nothing due yet, or not closable now (an answer is awaited): look again later.
         return .scheduleIdleCheck(next > now ? next : now + idleTimeout)
     }
 

@@ -104,9 +104,10 @@ import TokendTelemetry
     @Test func anOverLongLineIsRefusedInItsTurnThenTheConnectionCloses() {
         let limit = 4096
         var m = machine()
-        // The longest line, with its CR, is a request.
-        m.bytesRead(ByteBuffer(string: String(repeating: "x", count: limit) + "\r\n"), now: at(1))
-        #expect(Self.drive(&m).answered.count == 1)
+        // The longest line, with or without its CR, is a request.
+        let longest = String(repeating: "x", count: limit)
+        m.bytesRead(ByteBuffer(string: longest + "\r\n" + longest + "\n"), now: at(1))
+        #expect(Self.drive(&m) == Run(answered: [longest + "\r", longest]))
         m.bytesRead(ByteBuffer(string: "REFRESH a\n" + String(repeating: "x", count: limit + 1) + "\nPING\n"), now: at(1))
         #expect(Self.drive(&m, waits: ["REFRESH a"]) == Run(answered: ["REFRESH a"]))
         m.waitEnded()
@@ -122,6 +123,74 @@ import TokendTelemetry
         #expect(Self.drive(&n) == Run())
         n.bytesRead(ByteBuffer(string: "x"), now: at(1))
         #expect(Self.drive(&n) == Run(answered: ["<too long>"], ending: "close after flush: too-long"))
+    }
+
+    @Test func oneByteOverTheLimitIsTooLongWithOrWithoutCRAndAtTheEndOfInput() {
+        let over = String(repeating: "x", count: 4097)
+        for input in [over + "\n", over + "\r\n"] {
+            var m = machine()
+            m.bytesRead(ByteBuffer(string: input), now: at(1))
+            #expect(Self.drive(&m) == Run(answered: ["<too long>"], ending: "close after flush: too-long"))
+        }
+        var last = machine()
+        last.bytesRead(ByteBuffer(string: over), now: at(1))
+        last.inputEnded()
+        #expect(Self.drive(&last) == Run(answered: ["<too long>"], ending: "close after flush: too-long"))
+        var lastWithCR = machine()
+        lastWithCR.bytesRead(ByteBuffer(string: String(repeating: "x", count: 4096) + "\r"), now: at(1))
+        lastWithCR.inputEnded()
+        #expect(Self.drive(&lastWithCR).answered.count == 1)
+    }
+
+    @Test func aLinePutBackSurvivesBytesReadDuringTheLookup() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "PING\nGET grouped\nLI"), now: at(1))
+        #expect(Self.drive(&m, lookups: ["GET grouped"]) == Run(answered: ["PING", "GET grouped"]))
+        // The rest of the read cycle arrives while the lookup runs: the
+        // answered PING is dropped from the buffer, the put-back line is not.
+        m.bytesRead(ByteBuffer(string: "ST\nVERSION\n"), now: at(2))
+        m.waitEnded()
+        #expect(Self.drive(&m) == Run(answered: ["GET grouped", "LIST", "VERSION"]))
+    }
+
+    @Test func anOpenConnectionThatOwesNothingClosesAtOnceAtTheEndOfInputOrAStop() {
+        var ended = machine()
+        ended.inputEnded()
+        let read = ended.readRequested()
+        #expect(!read)
+        #expect(Self.drive(&ended) == Run(ending: "close after flush: end-of-input"))
+
+        var stopped = machine()
+        stopped.quiesce()
+        #expect(Self.drive(&stopped) == Run(ending: "close after flush: stopping"))
+
+        // A stop, then the end of input: the last line without its LF is a request.
+        var both = machine()
+        both.bytesRead(ByteBuffer(string: "PING"), now: at(1))
+        both.quiesce()
+        both.inputEnded()
+        #expect(Self.drive(&both) == Run(answered: ["PING"], ending: "close after flush: end-of-input"))
+    }
+
+    @Test func aWaitingConnectionIsNeverStalledAndIsOnceTheWaitEnds() {
+        var m = machine()
+        m.bytesRead(ByteBuffer(string: "GET a\n"), now: at(0))
+        _ = Self.drive(&m, waits: ["GET a"])
+        m.writabilityChanged(false, now: at(1))
+        m.bytesRead(ByteBuffer(string: "PING\n"), now: at(50))
+        guard case .scheduleIdleCheck = m.idleCheckDue(now: at(200)) else { Issue.record("a waiting connection was closed"); return }
+        m.waitEnded()
+        guard case .close(.stalled) = m.idleCheckDue(now: at(201)) else { Issue.record("a stalled connection was kept"); return }
+
+        // Bytes read while waiting count as reading: not idle 60 s after them.
+        var reading = machine()
+        reading.bytesRead(ByteBuffer(string: "GET a\n"), now: at(0))
+        _ = Self.drive(&reading, waits: ["GET a"])
+        reading.bytesRead(ByteBuffer(string: "PING\n"), now: at(30))
+        reading.waitEnded()
+        _ = Self.drive(&reading)
+        guard case .scheduleIdleCheck(let next) = reading.idleCheckDue(now: at(60)) else { Issue.record("closed early"); return }
+        #expect(next == at(90))
     }
 
     @Test func quitDropsWhatFollows() {
