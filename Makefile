@@ -11,7 +11,7 @@
 #   make deb              dist/tokend_VERSION_amd64.deb with debhelper, checked by lintian
 #   sudo make install     release build + binaries, units, sysusers, tmpfiles, config
 #   sudo make uninstall   removes what install put (never /etc/tokend/tokend.toml)
-#   make bench | chaos | chaos-fleet | abuse   release build, then tokend-bench
+#   make bench | chaos | chaos-fleet | abuse   release build, then tokend-bench (Benchmarks/)
 #   make fuzz | test-sanitize
 #
 # Variables (make VAR=value): PREFIX DESTDIR BINDIR DOCDIR UNITDIR SYSUSERSDIR

@@ -13,7 +13,13 @@ let package = Package(
     products: [
         .executable(name: "tokend", targets: ["tokend"]),
         .executable(name: "tokenctl", targets: ["tokenctl"]),
-        .executable(name: "tokend-bench", targets: ["tokend-bench"]),
+        // For the nested packages Benchmarks/ (tokend-bench) and Fuzz/ (the
+        // libFuzzer targets), which keep their tools and dependencies out of
+        // this graph; not an API.
+        .library(name: "TokendStress", targets: ["TokendStress"]),
+        .library(name: "TokendFuzzing", targets: ["TokendFuzzing"]),
+        .library(name: "TokendTesting", targets: ["TokendTesting"]),
+        .library(name: "TestIdP", targets: ["TestIdP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -21,7 +27,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
@@ -182,29 +187,19 @@ let package = Package(
                 .unsafeFlags(["-static-executable"], .when(platforms: [.linux], configuration: .release)),
             ]
         ),
-        .executableTarget(
-            name: "tokend-bench",
+
+        // The chaos and abuse runs against a real tokend: run in process by the
+        // suite, and by tokend-bench (Benchmarks/) at full length.
+        .target(
+            name: "TokendStress",
             dependencies: [
                 "TestIdP", "TokendTesting",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-
-        // libFuzzer targets (scripts/fuzz.sh builds them with -sanitize=fuzzer
-        // and -DFUZZING); in a normal build each replays files given to it.
-        .target(name: "CLibFuzzer"),
-        .target(name: "FuzzReplay", dependencies: ["CLibFuzzer"]),
-        .executableTarget(name: "fuzz-request-line", dependencies: ["FuzzReplay", "TokendProtocol"]),
-        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform", "TokendProtocol"]),
-        .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzReplay", "TokendCore"]),
-        .executableTarget(name: "fuzz-cache-entry", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
-        .executableTarget(name: "fuzz-private-key", dependencies: ["FuzzReplay", "TokendCrypto"]),
-        .executableTarget(name: "fuzz-idp-limits", dependencies: ["FuzzReplay", "TokendCore"]),
-        .executableTarget(name: "fuzz-presented-token", dependencies: ["FuzzReplay", "TokendCore"]),
-        .executableTarget(name: "fuzz-etcd-response", dependencies: ["FuzzReplay", "TokendCore", "TokendPlatform"]),
+        // The bodies of the libFuzzer targets (Fuzz/ drives them), replayed on
+        // every committed input by the suite.
+        .target(name: "TokendFuzzing", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform", "TokendProtocol"]),
 
         .testTarget(name: "TokendProtocolTests", dependencies: ["TokendProtocol"]),
         .testTarget(name: "TokendPlatformTests", dependencies: ["TokendPlatform"]),
@@ -231,7 +226,7 @@ let package = Package(
         .testTarget(name: "TokendCoreTests", dependencies: ["TokendCore", "TokendCrypto", "TokendPlatform"]),
         .testTarget(
             name: "TokendIntegrationTests",
-            dependencies: ["TokendCore", "TokendHTTP", "TokendPlatform", "TokendSystemd", "TestIdP", "TokendTesting"]
+            dependencies: ["TokendCore", "TokendFuzzing", "TokendHTTP", "TokendPlatform", "TokendStress", "TokendSystemd", "TestIdP", "TokendTesting"]
         ),
     ]
 )
@@ -243,19 +238,20 @@ let package = Package(
 // file that imports its module (it found Foundation's `range(of:)` used in
 // TokendCore through TOMLKit). InternalImportsByDefault is not on: every
 // public signature naming a NIO or TokendCore type would need `public import`.
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors"]),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+// The socket server's hot path: a connection's state is confined to its
+// event loop, so release builds skip the run-time exclusivity checks, which
+// cost ~9 % of the CPU at 64 pipelining connections (perf): TokendServer
+// (the connection) and TokendCore (the token's servability on every GET).
+// Debug and sanitizer builds, which the tests run, keep them.
+let hotPath: Set<String> = ["TokendServer", "TokendCore"]
+
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .unsafeFlags(["-warnings-as-errors"]),
-        .enableUpcomingFeature("ExistentialAny"),
-        .enableUpcomingFeature("MemberImportVisibility"),
-    ]
+    target.swiftSettings = swiftSettings
+        + (hotPath.contains(target.name) ? [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] : [])
 }
-
-// The socket server's hot path: a connection handler's state is confined to
-// its event loop, so release builds skip the run-time exclusivity checks,
-// which cost ~9 % of the CPU at 64 pipelining connections (perf). Debug and
-// sanitizer builds, which the tests run, keep them.
-for target in package.targets where ["TokendServer", "TokendCore"].contains(target.name) {
-    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-}
-

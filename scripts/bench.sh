@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench | chaos | abuse: a release build (Swift standard library linked
-# statically, as installed), then one tokend-bench run against it.
+# make bench | chaos | abuse: a release build of tokend and tokenctl (Swift
+# standard library linked statically, as installed), a release build of
+# tokend-bench (the nested package Benchmarks/), then one run.
 #
 #   scripts/bench.sh perf  [--requests N] [--idle-seconds S] [--runs N]
 #   scripts/bench.sh chaos [--duration S] [--clients N]
@@ -13,10 +14,14 @@ mode=${1:-perf}
 shift || true
 scratch=${SCRATCH_PATH:-.build-release}
 flags=(-c release --static-swift-stdlib --scratch-path "$scratch")
-swift build "${flags[@]}"
+swift build "${flags[@]}" --product tokend
+swift build "${flags[@]}" --product tokenctl
 bin=$(swift build "${flags[@]}" --show-bin-path)
+# tokend-bench is the nested package Benchmarks/ (its own build directory).
+swift build -c release --package-path Benchmarks --product tokend-bench
+bench=$(swift build -c release --package-path Benchmarks --show-bin-path)/tokend-bench
 case "$mode" in
-    perf) exec "$bin/tokend-bench" perf --tokend "$bin/tokend" --tokenctl "$bin/tokenctl" "$@" ;;
-    chaos|abuse) exec "$bin/tokend-bench" "$mode" --tokend "$bin/tokend" "$@" ;;
+    perf) exec "$bench" perf --tokend "$bin/tokend" --tokenctl "$bin/tokenctl" "$@" ;;
+    chaos|abuse) exec "$bench" "$mode" --tokend "$bin/tokend" "$@" ;;
     *) echo "usage: scripts/bench.sh [perf|chaos|abuse] [options]" >&2; exit 64 ;;
 esac

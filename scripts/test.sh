@@ -23,6 +23,13 @@ else
     SANITIZERS=$sanitizer bash scripts/test-sanitize.sh
     bin=$(bash scripts/test-sanitize.sh --show-bin-path "$sanitizer")
 fi
+# The nested packages (Benchmarks/: tokend-bench; Fuzz/: the libFuzzer
+# targets) must build with warnings as errors: their runs are make targets,
+# not CI steps. Built in the background while the checks and the systemd
+# stage, which mostly wait on a container, run.
+nested_log=$(mktemp /tmp/tokend-nested.XXXXXX)
+(swift build --package-path Benchmarks && swift build --package-path Fuzz) >"$nested_log" 2>&1 &
+nested=$!
 bash tests/check-man.sh
 bash tests/check-completions.sh "$bin"
 TOKEND_BIN=$bin/tokend bash tests/check-units.sh
@@ -30,3 +37,9 @@ bash tests/check-monitoring.sh
 # The Debian package under a real systemd (PID 1 of a booted Debian 12
 # container): needs root for systemd-nspawn.
 if ((EUID == 0)); then bash tests/systemd-stage.sh; else sudo bash tests/systemd-stage.sh; fi
+if ! wait "$nested"; then
+    cat "$nested_log"
+    echo "test: a nested package (Benchmarks/ or Fuzz/) does not build" >&2
+    exit 1
+fi
+echo "test: the nested packages Benchmarks/ and Fuzz/ build"

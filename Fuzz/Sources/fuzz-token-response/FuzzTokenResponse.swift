@@ -1,0 +1,12 @@
+import FuzzReplay
+import TokendFuzzing
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzTokenResponse(data, size)
+}
+
+@main
+struct FuzzTarget {
+    static func main() { FuzzReplay.main(fuzzTestOneInput) }
+}
