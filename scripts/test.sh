@@ -25,10 +25,11 @@ else
 fi
 # The nested packages (Benchmarks/: tokend-bench; Fuzz/: the libFuzzer
 # targets) must build with warnings as errors: their runs are make targets,
-# not CI steps. Built in the background while the checks and the systemd
-# stage, which mostly wait on a container, run.
+# not CI steps. Built in the background, at the lowest priority, while the
+# checks and the systemd stage run: the stage's own release build comes
+# first, and its container checks mostly wait.
 nested_log=$(mktemp /tmp/tokend-nested.XXXXXX)
-(swift build --package-path Benchmarks && swift build --package-path Fuzz) >"$nested_log" 2>&1 &
+(nice -n 19 swift build --package-path Benchmarks && nice -n 19 swift build --package-path Fuzz) >"$nested_log" 2>&1 &
 nested=$!
 bash tests/check-man.sh
 bash tests/check-completions.sh "$bin"

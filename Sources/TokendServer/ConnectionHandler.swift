@@ -161,12 +161,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
             handler.idleCheck = nil
-            switch handler.machine.idleCheckDue(now: .now()) {
-            case .scheduleIdleCheck(let next): handler.scheduleIdleCheck(at: next, context: context)
-            case .closeAfterFlush(let reason): handler.closeAfterFlush(reason, context: context)
-            case .close(let reason): handler.closeNow(reason, context: context)
-            default: break
-            }
+            _ = handler.perform(handler.machine.idleCheckDue(now: .now()), context: context)
         }
     }
 
