@@ -30,12 +30,17 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            swiftSettings: [
-                .unsafeFlags(["-warnings-as-errors"]),
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
             ]
         ),
     ]
 )
+
+// The main package's settings: every warning an error, `any` spelled out,
+// members visible only where their module is imported.
+for target in package.targets {
+    target.swiftSettings = [
+        .unsafeFlags(["-warnings-as-errors"]),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

@@ -19,10 +19,16 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .target(name: "FuzzReplay", dependencies: ["CLibFuzzer"]),
     ] + targets.map {
-        .executableTarget(
-            name: "fuzz-\($0)",
-            dependencies: ["FuzzReplay", .product(name: "TokendFuzzing", package: "tokend")],
-            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
-        )
+        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzReplay", .product(name: "TokendFuzzing", package: "tokend")])
     }
 )
+
+// The main package's settings: every warning an error, `any` spelled out,
+// members visible only where their module is imported.
+for target in package.targets {
+    target.swiftSettings = [
+        .unsafeFlags(["-warnings-as-errors"]),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

@@ -12,8 +12,9 @@ seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(request-line token-response configuration cache-entry private-key idp-limits presented-token etcd-response)
 scratch=${FUZZ_SCRATCH_PATH:-.build-fuzz}
+[[ $scratch == /* ]] || scratch=$PWD/$scratch
 # The targets are the nested package Fuzz/; their bodies are TokendFuzzing's.
-flags=(--package-path Fuzz --scratch-path "$PWD/$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
+flags=(--package-path Fuzz --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
 status=0
 for target in "${targets[@]}"; do
     swift build "${flags[@]}" --product "fuzz-$target"

@@ -15,7 +15,7 @@ python3 scripts/check-imports.py
 sanitizer=${TOKEND_TEST_SANITIZER:-thread}
 if [[ $sanitizer == none ]]; then
     swift build --build-tests
-    # Four test processes at once (scripts/run-suite.sh says why not --parallel).
+    # Six test processes at once (scripts/run-suite.sh says why not --parallel).
     bash scripts/run-suite.sh .build
     bin=$(swift build --show-bin-path)
 else
@@ -28,9 +28,12 @@ fi
 # not CI steps. Built in the background, at the lowest priority, while the
 # checks and the systemd stage run: the stage's own release build comes
 # first, and its container checks mostly wait.
+# In a process group of its own, so that a failure below (or Ctrl-C) takes
+# the whole build down with this script.
 nested_log=$(mktemp /tmp/tokend-nested.XXXXXX)
-(nice -n 19 swift build --package-path Benchmarks && nice -n 19 swift build --package-path Fuzz) >"$nested_log" 2>&1 &
+setsid bash -c 'nice -n 19 swift build --package-path Benchmarks && nice -n 19 swift build --package-path Fuzz' >"$nested_log" 2>&1 &
 nested=$!
+trap 'kill -- -"$nested" 2>/dev/null; rm -f "$nested_log"' EXIT
 bash tests/check-man.sh
 bash tests/check-completions.sh "$bin"
 TOKEND_BIN=$bin/tokend bash tests/check-units.sh

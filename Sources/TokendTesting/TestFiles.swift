@@ -51,8 +51,8 @@ public enum TestFiles {
     }
 
     /// The directory holding the running executable's build products
-    /// (`tokend`, `tokenctl`): the executable's own directory for the
-    /// bench, a parent of the test bundle for the tests.
+    /// (`tokend`, `tokenctl`): a parent of the test bundle for the tests.
+    /// (tokend-bench, built in Benchmarks/, is always given `--tokend`.)
     public static let productsDirectory: String = {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)

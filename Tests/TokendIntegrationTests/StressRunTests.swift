@@ -49,6 +49,8 @@ import TokendStress
             let directory = root + "/" + name
             let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
             #expect(!files.isEmpty, "no corpus for fuzz-\(name)")
+            // A body traps on a broken invariant, and takes the process with it: say which corpus ran.
+            print("replaying fuzz/corpus/\(name): \(files.count) inputs")
             for file in files {
                 let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + file)))
                 let status = bytes.withUnsafeBufferPointer { buffer in
