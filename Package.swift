@@ -188,8 +188,9 @@ let package = Package(
             ]
         ),
 
-        // The chaos and abuse runs against a real tokend: run in process by the
-        // suite, and by tokend-bench (Benchmarks/) at full length.
+        // The chaos, fleet chaos and abuse runs against real tokend processes:
+        // the suite runs two in process; tokend-bench (Benchmarks/) runs all
+        // three at full length.
         .target(
             name: "TokendStress",
             dependencies: [

@@ -2,9 +2,9 @@
 //
 // tokend-bench, kept out of tokend's own package graph (as swift-nio and
 // hummingbird keep their benchmarks): the performance run with its
-// hdrhistogram dependency, the NIO floor server, the fleet chaos run, and
-// the command line for the chaos and abuse runs of TokendStress (which the
-// test suite runs in process). `make bench`, `make chaos`, `make abuse`,
+// hdrhistogram dependency, the NIO floor server, and the command line for
+// the chaos, fleet chaos and abuse runs of TokendStress (the test suite runs
+// two of them in process). `make bench`, `make chaos`, `make abuse`,
 // `make chaos-fleet` build it in release.
 import PackageDescription
 

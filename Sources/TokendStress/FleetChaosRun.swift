@@ -2,7 +2,6 @@ import Foundation
 import Glibc
 import TestIdP
 import TokendTesting
-import TokendStress
 
 /// `tokend-bench chaos --fleet N`: N tokend instances share one profile
 /// through a real three-member etcd cluster (SPEC §14) while the IdP fails
@@ -11,7 +10,7 @@ import TokendStress
 /// instance GETs continuously. It reports the IdP's requests per renewal
 /// period, expired tokens served (must be 0) and errors answered while a
 /// valid token existed anywhere in the fleet (must be 0).
-struct FleetChaosRun {
+public struct FleetChaosRun: Sendable {
     var tokend: String
     var duration: Double
     var instances: Int
@@ -21,6 +20,13 @@ struct FleetChaosRun {
     var maxLatency = 0.3
     let lifetime = 30.0, renewAt = 0.3, jitter = 0.05, retryMin = 0.5, retryMax = 2.0, timeout = 2.0
     let servableMargin = 1.5
+
+    public init(tokend: String, duration: Double, instances: Int, shared: Bool = true) {
+        self.tokend = tokend
+        self.duration = duration
+        self.instances = instances
+        self.shared = shared
+    }
 
     struct Seen {
         var firstSeen: UInt64
@@ -37,7 +43,7 @@ struct FleetChaosRun {
         var lost = 0
     }
 
-    func run() async throws -> Bool {
+    public func run(report: RunReport = RunReport()) async throws -> Bool {
         TestFiles.raiseDescriptorLimit()
         let cluster = try EtcdCluster(size: 3)
         let idp = try await TestIdP.start(settings: TestIdP.Settings(
@@ -125,7 +131,7 @@ struct FleetChaosRun {
             let now = Clocks.monotonic()
             if moment > now { Clocks.sleep(seconds: Double(moment - now) / 1e9) }
             try action()
-            events.append("\(Report.fixed(Double(Clocks.monotonic() - started) / 1e9, 1)) s: \(what)")
+            events.append("\(Format.fixed(Double(Clocks.monotonic() - started) / 1e9, 1)) s: \(what)")
         }
         var killed: Int?
         at(0.25, "etcd leader killed (-9)") { killed = cluster.leader(); if let killed { cluster.kill(killed) } }
@@ -139,7 +145,7 @@ struct FleetChaosRun {
         try? await idp.shutdown()
 
         var violations: [String] = []
-        func violation(_ text: String) { if violations.count < 20 { print("VIOLATION: \(text)") }; violations.append(text) }
+        func violation(_ text: String) { if violations.count < 20 { report.line("VIOLATION: \(text)") }; violations.append(text) }
         var issued: [String: TestIdP.IssuedToken] = [:]
         for token in idp.issued { issued[token.token] = token }
         let seen = tally.lock.withLock { tally.seen }
@@ -149,7 +155,7 @@ struct FleetChaosRun {
             guard let record = issued[token] else { violation("a token the IdP never issued was served"); continue }
             if s.lastSeen >= record.expiresAt {
                 expiredServed += 1
-                violation("a token served \(Report.fixed(Double(s.lastSeen - record.expiresAt) / 1e6, 1)) ms after its expiry")
+                violation("a token served \(Format.fixed(Double(s.lastSeen - record.expiresAt) / 1e6, 1)) ms after its expiry")
             }
         }
         var refusedWhileValid = 0
@@ -176,26 +182,26 @@ struct FleetChaosRun {
         let duringOutage = idp.requests.filter { $0.receivedAt >= outageStart && $0.receivedAt < recovered }.count
         let outagePeriods = Double(recovered - outageStart) / 1e9 / period
         let sharedPeriods = periods - outagePeriods
-        print("")
-        print("Fleet chaos run: \(Report.fixed(duration, 0)) s, \(instances) instances \(shared ? "sharing through a 3-member etcd cluster" : "without the fleet store"), lifetime \(Report.fixed(lifetime, 0)) s, renewal period \(Report.fixed(period, 0)) s, \(Int(faultProbability * 100)) % IdP faults")
-        for event in events { print("  \(event)") }
-        print("")
-        print("| measure | result |")
-        print("| --- | --- |")
-        print("| answers | \(Report.thousands(Double(tally.lock.withLock { tally.answers }))) |")
-        print("| IdP requests | \(requests) |")
-        print("| IdP tokens issued | \(issued.count) |")
-        print("| renewal periods | \(Report.fixed(periods, 1)) |")
-        print("| IdP requests per period | \(Report.fixed(Double(requests) / periods, 2)) |")
-        print("| IdP tokens per period | \(Report.fixed(Double(issued.count) / periods, 2)) |")
-        print("| IdP requests per period, etcd up (\(Report.fixed(sharedPeriods, 1)) periods) | \(Report.fixed(Double(requests - duringOutage) / sharedPeriods, 2)) |")
-        print("| IdP requests per period, etcd down and one period after (\(Report.fixed(outagePeriods, 1)) periods) | \(Report.fixed(Double(duringOutage) / outagePeriods, 2)) |")
-        print("| expired tokens served | \(expiredServed) |")
-        print("| ERR answers | \(refusals.count) |")
-        print("| ERR while a valid token existed\(shared ? " in the fleet" : " on that instance") | \(refusedWhileValid) |")
-        print("| violations | \(violations.count) |")
-        print("")
-        print("logs: \(directory)/host-*/tokend.log")
+        report.line("")
+        report.line("Fleet chaos run: \(Format.fixed(duration, 0)) s, \(instances) instances \(shared ? "sharing through a 3-member etcd cluster" : "without the fleet store"), lifetime \(Format.fixed(lifetime, 0)) s, renewal period \(Format.fixed(period, 0)) s, \(Int(faultProbability * 100)) % IdP faults")
+        for event in events { report.line("  \(event)") }
+        report.line("")
+        report.line("| measure | result |")
+        report.line("| --- | --- |")
+        report.line("| answers | \(Format.thousands(Double(tally.lock.withLock { tally.answers }))) |")
+        report.line("| IdP requests | \(requests) |")
+        report.line("| IdP tokens issued | \(issued.count) |")
+        report.line("| renewal periods | \(Format.fixed(periods, 1)) |")
+        report.line("| IdP requests per period | \(Format.fixed(Double(requests) / periods, 2)) |")
+        report.line("| IdP tokens per period | \(Format.fixed(Double(issued.count) / periods, 2)) |")
+        report.line("| IdP requests per period, etcd up (\(Format.fixed(sharedPeriods, 1)) periods) | \(Format.fixed(Double(requests - duringOutage) / sharedPeriods, 2)) |")
+        report.line("| IdP requests per period, etcd down and one period after (\(Format.fixed(outagePeriods, 1)) periods) | \(Format.fixed(Double(duringOutage) / outagePeriods, 2)) |")
+        report.line("| expired tokens served | \(expiredServed) |")
+        report.line("| ERR answers | \(refusals.count) |")
+        report.line("| ERR while a valid token existed\(shared ? " in the fleet" : " on that instance") | \(refusedWhileValid) |")
+        report.line("| violations | \(violations.count) |")
+        report.line("")
+        report.line("logs: \(directory)/host-*/tokend.log")
         return violations.isEmpty
     }
 }
