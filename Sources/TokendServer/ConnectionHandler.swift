@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import TokendEngine
 import TokendPlatform
-import TokendProtocol
 import TokendTelemetry
 
 /// Serves one client connection by carrying out what its
@@ -170,10 +169,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func wait(for pending: RequestResponder.Pending, context: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         switch pending {
-        case .demand(let future, let request):
+        case .demand(let future, let awaited):
             future.hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = bound.value
-                handler.finish(demand: request, result: result, context: context)
+                handler.finish(demand: awaited, result: result, context: context)
             }
         case .status(let future):
             future.hop(to: context.eventLoop).whenComplete { result in
@@ -186,18 +185,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func finish(demand request: Request, result: Result<DemandOutcome, any Error>, context: ChannelHandlerContext) {
+    private func finish(demand awaited: RequestResponder.AwaitedToken, result: Result<DemandOutcome, any Error>, context: ChannelHandlerContext) {
         guard machine.isWaiting else { return }
-        if answer(demand: request, result: result, context: context) { resume(context: context) }
+        if answer(demand: awaited, result: result, context: context) { resume(context: context) }
     }
 
     /// False when the answer waits for a lookup first (which resumes by itself).
-    private func answer(demand request: Request, result: Result<DemandOutcome, any Error>, context: ChannelHandlerContext) -> Bool {
-        switch responder.finish(demand: request, result: result, into: &out) {
+    private func answer(demand awaited: RequestResponder.AwaitedToken, result: Result<DemandOutcome, any Error>,
+                        context: ChannelHandlerContext) -> Bool {
+        switch responder.finish(demand: awaited, result: result, into: &out) {
         case .needsUserGroups:
             // A reload made the profile's access depend on groups while the request waited.
             lookUpUserGroups(context: context) { handler, context in
-                _ = handler.answer(demand: request, result: result, context: context)
+                _ = handler.answer(demand: awaited, result: result, context: context)
             }
             return false
         default:

@@ -32,8 +32,14 @@ struct RequestResponder {
 
     /// An answer the engine gives later, and what it answers.
     enum Pending {
-        case demand(EventLoopFuture<DemandOutcome>, Request)
+        case demand(EventLoopFuture<DemandOutcome>, AwaitedToken)
         case status(EventLoopFuture<StatusReport>)
+    }
+
+    /// The request a demand answers, and the profile it named.
+    struct AwaitedToken {
+        let request: Request
+        let profile: String
     }
 
     let server: ServerContext
@@ -77,10 +83,10 @@ struct RequestResponder {
                 writeToken(token, for: request, now: now, into: &out)
                 return .answered
             }
-            return .wait(.demand(server.engine.demand(.token(minTTL: minTTL.map { .seconds(Int64($0)) }), profile: name), request))
+            return .wait(.demand(server.engine.demand(.token(minTTL: minTTL.map { .seconds(Int64($0)) }), profile: name), AwaitedToken(request: request, profile: name)))
         case .refresh(let name):
             switch authorize(name, request: request, into: &out) {
-            case .allowed: return .wait(.demand(server.engine.demand(.refresh, profile: name), request))
+            case .allowed: return .wait(.demand(server.engine.demand(.refresh, profile: name), AwaitedToken(request: request, profile: name)))
             case .answered: return .answered
             case .needsUserGroups: return .needsUserGroups
             }
@@ -118,7 +124,8 @@ struct RequestResponder {
     /// Answers a request the engine has answered. The peer's access is
     /// checked again against the profiles in force now: a reload may have
     /// removed the profile or the peer's right to it while the request waited.
-    mutating func finish(demand request: Request, result: Result<DemandOutcome, any Error>, into out: inout ByteBuffer) -> Outcome {
+    mutating func finish(demand awaited: AwaitedToken, result: Result<DemandOutcome, any Error>, into out: inout ByteBuffer) -> Outcome {
+        let request = awaited.request
         answering = request.kind
         guard case .success(let outcome) = result else {
             write(.error(.unavailable, "tokend is shutting down"), into: &out)
@@ -126,12 +133,7 @@ struct RequestResponder {
         }
         switch outcome {
         case .token(let token):
-            let name: String
-            switch request {
-            case .get(let profile, _), .header(let profile, _), .refresh(let profile): name = profile
-            default: preconditionFailure("a demand for \(request.verb)")
-            }
-            switch authorize(name, request: request, unknown: "the profile was removed", into: &out) {
+            switch authorize(awaited.profile, request: request, unknown: "the profile was removed", into: &out) {
             case .allowed: break
             case .answered: return .answered
             case .needsUserGroups: return .needsUserGroups
