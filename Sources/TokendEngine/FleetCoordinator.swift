@@ -113,26 +113,23 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
             let polling = waitingSince != nil
             lastRead = try read(counted: !polling, note: &note)
             let now = clock.now()
-            switch rules.decide(lastRead.entry, need: need, now: now, unixNow: clock.unixTime(), unit: uniform()) {
-            case .adopt(let held):
-                note.adopted = true
-                return .fleet(held, adopted: true, note: note, sentAt: now)
-            case .backOff(let until, let lastError):
-                var report = FetchReport(sentAt: now, result: .failure(FetchFailure(
-                    "the fleet backs off after a failed request: \(lastError)", retryAfter: until - now, kind: .transportError,
-                    code: "fleet_backoff")), sent: false)
-                report.note = note
-                return report
-            case .fetch:
-                break
-            }
+            if let answer = answer(from: lastRead, for: need, note: &note) { return answer }
             let firstAttempt = lockFirstTried == nil
             if firstAttempt { lockFirstTried = now }
             if try etcd(!polling, { t throws(FleetStoreError) in try store.read(lockKey, timeout: t) }) == nil,
                let lease = try takeLock() {
                 // SPEC §14: from the first attempt, 0 when the lock was free.
                 note.lockWait = firstAttempt ? .zero : clock.now() - (lockFirstTried ?? now)
-                var shared = share(fetch(), after: lastRead, note: &note)
+                // Another host may have written its token and released the
+                // lock between the read above and this lock: read again
+                // under the lock, or the IdP is asked twice for one period.
+                do throws(FleetStoreError) {
+                    lastRead = try read(counted: true, note: &note)
+                } catch {
+                    try? release(lease)
+                    throw error
+                }
+                var shared = answer(from: lastRead, for: need, note: &note) ?? share(fetch(), after: lastRead, note: &note)
                 do throws(FleetStoreError) {
                     try release(lease)
                 } catch {
@@ -151,6 +148,25 @@ public final class FleetCoordinator: @unchecked Sendable {  // one need at a tim
                 return share(fetch(), after: lastRead, note: &note)
             }
             pause(Self.pollInterval)
+        }
+    }
+
+    /// What the entry read answers without the IdP: a token to adopt, or
+    /// the fleet's back-off; nil when the IdP must be asked.
+    private func answer(from read: Read, for need: FleetNeed, note: inout FleetNote) -> FetchReport? {
+        let now = clock.now()
+        switch rules.decide(read.entry, need: need, now: now, unixNow: clock.unixTime(), unit: uniform()) {
+        case .adopt(let held):
+            note.adopted = true
+            return .fleet(held, adopted: true, note: note, sentAt: now)
+        case .backOff(let until, let lastError):
+            var report = FetchReport(sentAt: now, result: .failure(FetchFailure(
+                "the fleet backs off after a failed request: \(lastError)", retryAfter: until - now, kind: .transportError,
+                code: "fleet_backoff")), sent: false)
+            report.note = note
+            return report
+        case .fetch:
+            return nil
         }
     }
 

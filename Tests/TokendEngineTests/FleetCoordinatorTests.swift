@@ -26,7 +26,14 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
 
     init(clock: ManualClock) { self.clock = clock }
 
+    /// Runs once, before the next call named so (another host acting between two calls).
+    var before: (call: String, action: () -> Void)?
+
     private func enter(_ name: String) throws(FleetStoreError) {
+        if let (call, action) = before, call == name {
+            before = nil
+            action()
+        }
         calls.append(name)
         clock.advance(by: delay)
         let now = clock.now()
@@ -179,6 +186,26 @@ final class MemoryFleetStore: FleetStore, @unchecked Sendable {  // one test thr
         #expect(waiter.fetches.withLockedValue { $0 } == 0)
         #expect(report.note?.adopted == true)
         #expect(polls.withLockedValue { $0 } == 4, "polled more than 4 times a second")
+    }
+
+    @Test func aHostThatFindsTheLockFreeOnlyAfterAnotherRenewedAdoptsWhatItGot() throws {
+        let clock = ManualClock()
+        let store = MemoryFleetStore(clock: clock)
+        let first = Host(clock: clock, store: store)
+        _ = first.obtain()
+        // Past the recorded moment (50 s), both hosts renew.
+        clock.advance(by: .seconds(60 as Int64))
+        let second = Host(clock: clock, store: store)
+        // Between the second's read of the entry and its look at the lock, the
+        // first renews: it takes the lock, asks, writes and releases.
+        store.before = ("read locks", { _ = first.obtain() })
+        let report = second.obtain(FleetNeed(heldUntil: clock.now() + .seconds(35 as Int64)))
+        #expect(first.fetches.withLockedValue { $0 } == 2)
+        #expect(second.fetches.withLockedValue { $0 } == 0, "asked the IdP for a period the fleet had just renewed")
+        #expect(report.note?.adopted == true && report.note?.lockWait == .zero)
+        guard case .success(let issued) = report.result else { Issue.record("not a token"); return }
+        #expect(issued.accessToken == "shared-access-token-2")
+        #expect(store.keys[lockKey] == nil, "the lock was not released")
     }
 
     @Test func aWaiterWithoutATokenAsksAloneAfterTheTimeoutAndOneWithATokenWaitsForTheLease() throws {
