@@ -1,4 +1,5 @@
 import Glibc
+import TokendTesting
 
 /// What /proc says about a process: memory, CPU time, descriptors.
 public struct ProcessProbe {
@@ -10,7 +11,7 @@ public struct ProcessProbe {
 
     /// Resident set size in bytes (VmRSS).
     public var residentBytes: UInt64 {
-        guard let text = ProcessProbe.read("/proc/\(pid)/status") else { return 0 }
+        guard let text = TestFiles.read("/proc/\(pid)/status") else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { UInt64($0) } ?? 0
             return kb * 1024
@@ -23,7 +24,7 @@ public struct ProcessProbe {
     public var cpuNanoseconds: UInt64 {
         var total: UInt64 = 0
         for task in ProcessProbe.list("/proc/\(pid)/task") {
-            if let text = ProcessProbe.read("/proc/\(pid)/task/\(task)/schedstat"),
+            if let text = TestFiles.read("/proc/\(pid)/task/\(task)/schedstat"),
                let first = text.split(separator: " ").first, let ns = UInt64(first) {
                 total += ns
             }
@@ -33,20 +34,6 @@ public struct ProcessProbe {
 
     /// Open file descriptors.
     public var openDescriptors: Int { ProcessProbe.list("/proc/\(pid)/fd").count }
-
-    public static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 
     public static func list(_ directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }

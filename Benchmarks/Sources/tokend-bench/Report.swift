@@ -1,6 +1,7 @@
 import Glibc
 import Histogram
 import TokendStress
+import TokendTesting
 
 /// Formats figures for the tables the bench prints (Markdown, so they can
 /// be pasted into the README as they are).
@@ -16,7 +17,7 @@ enum Report {
 
     /// One line about the machine: CPU model and count, kernel, date.
     static func machine() -> String {
-        let cpuinfo = ProcessProbe.read("/proc/cpuinfo") ?? ""
+        let cpuinfo = TestFiles.read("/proc/cpuinfo") ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingSpaces } ?? "unknown CPU"
         var name = utsname()

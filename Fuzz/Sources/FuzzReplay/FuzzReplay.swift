@@ -57,6 +57,7 @@ public enum FuzzReplay {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
             if n < 0 { return nil }
             if n == 0 { return bytes }
             bytes += chunk[0..<n]
